@@ -1,0 +1,7 @@
+"""``python -m pointsd`` runs the command line."""
+
+import sys
+
+from pointsd.cli import main
+
+sys.exit(main())

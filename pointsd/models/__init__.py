@@ -1,0 +1,1 @@
+"""Point transformer backbone, task heads and checkpoint loading."""

@@ -1,0 +1,204 @@
+"""The Point-MAE / Point-BERT point transformer ("ViT-S for points"), SPEC §1.
+
+Parameter names match the public checkpoints (PointSD ``ckpt-stage2.pt``, Point-MAE), so they
+load without renaming: ``encoder.*``, ``reduce_dim.*``, ``cls_token``, ``cls_pos``,
+``pos_embed.*``, ``blocks.blocks.{i}.*``, ``norm.*``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pointsd import ops
+
+
+class Group(nn.Module):
+    """FPS picks ``num_group`` centers; each center's ``group_size`` nearest points form a patch.
+
+    ``xyz (B,N,3)`` → ``neighborhood (B,G,K,3)`` (relative to the center), ``center (B,G,3)``.
+    """
+
+    def __init__(self, num_group: int, group_size: int) -> None:
+        super().__init__()
+        self.num_group = num_group
+        self.group_size = group_size
+
+    def forward(self, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        center = ops.gather(xyz, ops.furthest_point_sample(xyz, self.num_group))
+        idx = ops.knn(center, xyz, self.group_size)
+        neighborhood = ops.gather(xyz, idx) - center.unsqueeze(2)
+        return neighborhood, center
+
+
+class PatchEmbedding(nn.Module):
+    """Mini-PointNet shared over patches: ``(B,G,K,3)`` → ``(B,G,C_enc)``."""
+
+    def __init__(self, encoder_channel: int) -> None:
+        super().__init__()
+        self.encoder_channel = encoder_channel
+        self.first_conv = nn.Sequential(
+            nn.Conv1d(3, 128, 1), nn.BatchNorm1d(128), nn.ReLU(inplace=True), nn.Conv1d(128, 256, 1)
+        )
+        self.second_conv = nn.Sequential(
+            nn.Conv1d(512, 512, 1), nn.BatchNorm1d(512), nn.ReLU(inplace=True),
+            nn.Conv1d(512, encoder_channel, 1),
+        )
+
+    def forward(self, neighborhood: torch.Tensor) -> torch.Tensor:
+        B, G, K, _ = neighborhood.shape
+        feature = self.first_conv(neighborhood.reshape(B * G, K, 3).transpose(2, 1))
+        pooled = feature.max(dim=2, keepdim=True).values
+        feature = self.second_conv(torch.cat([pooled.expand(-1, -1, K), feature], dim=1))
+        return feature.max(dim=2).values.reshape(B, G, self.encoder_channel)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch per sample with probability ``p``."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Mlp(nn.Module):
+    """``fc1 → GELU → fc2``."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention, qkv without bias, scale ``head_dim ** -0.5`` (SDPA kernel)."""
+
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.proj(out.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with stochastic depth."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, num_heads)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class TransformerEncoder(nn.Module):
+    """``depth`` blocks; the positional embedding is added before every block."""
+
+    def __init__(self, dim: int, depth: int, num_heads: int, drop_path_rate: float) -> None:
+        super().__init__()
+        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 1 else [0.0] * depth
+        self.blocks = nn.ModuleList([Block(dim, num_heads, drop_path=r) for r in rates])
+
+    def forward(
+        self, x: torch.Tensor, pos: torch.Tensor, return_layers: tuple[int, ...] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``x, pos (B,T,D)`` → final ``(B,T,D)`` and the outputs of blocks ``return_layers`` (0-based)."""
+        taken: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            x = block(x + pos)
+            if i in return_layers:
+                taken.append(x)
+        return x, taken
+
+
+class PointTransformer(nn.Module):
+    """The backbone of SPEC §1.
+
+    ``forward(points (B,N,3))`` → ``(global_feature (B, 2*trans_dim), tokens (B, 1+G, trans_dim))``.
+    Pass ``grouped=(neighborhood, center)`` to skip grouping (patch mix sits between the two).
+    """
+
+    def __init__(
+        self,
+        trans_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        group_size: int = 32,
+        num_group: int = 64,
+        encoder_dims: int = 256,
+        drop_path_rate: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.trans_dim = trans_dim
+        self.group_divider = Group(num_group, group_size)
+        self.encoder = PatchEmbedding(encoder_dims)
+        self.reduce_dim = nn.Linear(encoder_dims, trans_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, trans_dim))
+        self.cls_pos = nn.Parameter(torch.randn(1, 1, trans_dim))
+        self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
+        self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
+        self.norm = nn.LayerNorm(trans_dim)
+        self.apply(_init_weights)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        nn.init.trunc_normal_(self.cls_pos, std=0.02)
+
+    @property
+    def global_dim(self) -> int:
+        """Width of the global feature: ``2 * trans_dim``."""
+        return 2 * self.trans_dim
+
+    def group(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``points (B,N,3)`` → ``neighborhood (B,G,K,3)``, ``center (B,G,3)``."""
+        return self.group_divider(points)
+
+    def encode(
+        self, neighborhood: torch.Tensor, center: torch.Tensor, return_layers: tuple[int, ...] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Patches → normalised tokens ``(B,1+G,D)`` and the raw outputs of blocks ``return_layers``."""
+        tokens = self.reduce_dim(self.encoder(neighborhood))
+        B = tokens.shape[0]
+        x = torch.cat([self.cls_token.expand(B, -1, -1), tokens], dim=1)
+        pos = torch.cat([self.cls_pos.expand(B, -1, -1), self.pos_embed(center)], dim=1)
+        x, taken = self.blocks(x, pos, return_layers)
+        return self.norm(x), taken
+
+    def forward(
+        self, points: torch.Tensor, grouped: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        neighborhood, center = grouped if grouped is not None else self.group(points)
+        x, _ = self.encode(neighborhood, center)
+        global_feature = torch.cat([x[:, 0], x[:, 1:].max(dim=1).values], dim=-1)
+        return global_feature, x
+
+
+def _init_weights(module: nn.Module) -> None:
+    """Point-MAE initialisation: truncated normal (std 0.02) for linear and conv weights, zero biases."""
+    if isinstance(module, (nn.Linear, nn.Conv1d)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

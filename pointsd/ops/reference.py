@@ -1,0 +1,72 @@
+"""Naive pure-torch point operations: the ground truth every fast path is tested against.
+
+Conventions shared by all backends (see :mod:`pointsd.ops`):
+- FPS starts at index ``start`` (0, as ``pointnet2_ops``) and, on ties, takes the lowest index.
+- KNN returns neighbours sorted by increasing distance, ties broken by the lower index.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def furthest_point_sample(xyz: torch.Tensor, n: int, start: int = 0) -> torch.Tensor:
+    """Farthest point sampling. ``xyz (B,N,3)`` → indices ``(B,n)`` int64."""
+    B, N, _ = xyz.shape
+    pts = xyz.float()
+    idx = torch.empty(B, n, dtype=torch.long, device=xyz.device)
+    dist = torch.full((B, N), float("inf"), device=xyz.device)
+    cur = torch.full((B,), start, dtype=torch.long, device=xyz.device)
+    batch = torch.arange(B, device=xyz.device)
+    for i in range(n):
+        idx[:, i] = cur
+        d = ((pts - pts[batch, cur].unsqueeze(1)) ** 2).sum(-1)
+        dist = torch.minimum(dist, d)
+        cur = dist.argmax(dim=1)
+    return idx
+
+
+def gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Batched gather. ``points (B,N,C)``, ``idx (B,*S)`` → ``(B,*S,C)``."""
+    B = points.shape[0]
+    flat = idx.reshape(B, -1)
+    out = torch.gather(points, 1, flat.unsqueeze(-1).expand(-1, -1, points.shape[-1]))
+    return out.reshape(*idx.shape, points.shape[-1])
+
+
+def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact pairwise squared distances. ``a (B,M,3)``, ``b (B,N,3)`` → ``(B,M,N)`` float32."""
+    diff = a.float().unsqueeze(2) - b.float().unsqueeze(1)
+    return (diff * diff).sum(-1)
+
+
+def knn(query: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:
+    """k nearest neighbours. ``query (B,M,3)``, ``points (B,N,3)`` → indices ``(B,M,k)`` int64."""
+    d = square_distance(query, points)
+    order = torch.argsort(d, dim=-1, stable=True)
+    return order[..., :k]
+
+
+def three_nn(unknown: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """3 nearest known points of each unknown point.
+
+    ``unknown (B,n,3)``, ``known (B,m,3)`` → ``(dist (B,n,3) euclidean, idx (B,n,3) int64)``.
+    """
+    d = square_distance(unknown, known)
+    order = torch.argsort(d, dim=-1, stable=True)[..., :3]
+    dist2 = torch.gather(d, -1, order)
+    return dist2.clamp_min(0).sqrt(), order
+
+
+def three_interpolate(features: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted sum of 3 neighbours' features. ``features (B,C,m)``, ``idx, weight (B,n,3)`` → ``(B,C,n)``."""
+    B, C, _ = features.shape
+    n = idx.shape[1]
+    picked = torch.gather(features, 2, idx.reshape(B, 1, n * 3).expand(-1, C, -1)).reshape(B, C, n, 3)
+    return (picked * weight.unsqueeze(1).to(features.dtype)).sum(-1)
+
+
+def chamfer_distance(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest squared distances both ways. ``x (B,N,3)``, ``y (B,M,3)`` → ``(d_xy (B,N), d_yx (B,M))``."""
+    d = square_distance(x, y)
+    return d.min(dim=2).values, d.min(dim=1).values

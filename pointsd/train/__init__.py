@@ -1,0 +1,1 @@
+"""Training: the one accelerate loop, pre-training stages, downstream protocols, metrics."""
