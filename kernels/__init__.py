@@ -1,0 +1,1 @@
+"""Triton GPU kernels for point operations (installed as ``pointsd_kernels``)."""
