@@ -1,0 +1,140 @@
+"""ModelNet40 (``modelnet40_normal_resampled``): comma-separated txt with normals and the cached FPS ``.dat``.
+
+The cache ``modelnet40_{split}_{N}pts_fps.dat`` is a pickle of ``[list of (N,6) float32, list of (1,) int32]``,
+as Point-BERT / Point-MAE write it; it is built from the txt files with FPS when missing.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pointsd.data import safe_pickle
+from pointsd.data.normalize import check_labels, check_points, pc_normalize
+from pointsd.data.paths import MODELNET40, dataset_dir, require_file
+from pointsd.errors import PointSDError
+from pointsd.ops import furthest_point_sample
+from pointsd.utils.atomic import write_bytes
+
+SPLITS = ("train", "test")
+
+
+def read_txt_cloud(path: str | os.PathLike) -> np.ndarray:
+    """One ``x,y,z,nx,ny,nz`` per line (commas or spaces) → ``(N,6)`` float32, validated."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise PointSDError(f"{path}: cannot read ({err.strerror})") from err
+    lines = [line for line in text.replace(",", " ").splitlines() if line.strip()]
+    values = " ".join(lines).split()
+    if not lines or len(values) % len(lines) != 0:
+        raise PointSDError(f"{path}: lines must all have the same number of values")
+    try:
+        arr = np.asarray(values, dtype=np.float32).reshape(len(lines), -1)
+    except ValueError as err:
+        raise PointSDError(f"{path}: non-numeric value ({err})") from err
+    return check_points(arr, str(path), channels=6)
+
+
+def shape_path(folder: Path, shape_id: str) -> Path:
+    """``airplane_0001`` → ``folder/airplane/airplane_0001.txt`` (class = id without the last ``_NNNN``)."""
+    return folder / shape_id.rsplit("_", 1)[0] / f"{shape_id}.txt"
+
+
+def dat_path(folder: Path, split: str, num_points: int) -> Path:
+    """The cache file name the public code uses."""
+    return folder / f"modelnet40_{split}_{num_points}pts_fps.dat"
+
+
+def build_cache(folder: Path, split: str, num_points: int, batch: int = 32) -> Path:
+    """FPS every listed txt cloud to ``num_points`` (xyz) and write the ``.dat`` atomically."""
+    names = _class_names(folder)
+    ids = _split_ids(folder, split)
+    clouds, labels = [], []
+    for start in range(0, len(ids), batch):
+        chunk = [read_txt_cloud(shape_path(folder, i)) for i in ids[start:start + batch]]
+        for shape_id, cloud in zip(ids[start:start + batch], chunk):
+            if len(cloud) < num_points:
+                raise PointSDError(f"{shape_path(folder, shape_id)}: {len(cloud)} points, "
+                                   f"fewer than num_points={num_points}")
+        clouds.extend(_fps_many(chunk, num_points))
+        for shape_id in ids[start:start + batch]:
+            cls = shape_id.rsplit("_", 1)[0]
+            if cls not in names:
+                raise PointSDError(f"{folder / f'modelnet40_{split}.txt'}: unknown class {cls!r} in {shape_id}")
+            labels.append(np.array([names.index(cls)], dtype=np.int32))
+    target = dat_path(folder, split, num_points)
+    write_bytes(target, pickle.dumps([clouds, labels], protocol=4))
+    return target
+
+
+def _fps_many(clouds: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """FPS each ``(N_i,6)`` cloud to ``n`` points on xyz; equal-size clouds go through in one batch."""
+    out: list[np.ndarray | None] = [None] * len(clouds)
+    by_size: dict[int, list[int]] = {}
+    for i, c in enumerate(clouds):
+        by_size.setdefault(len(c), []).append(i)
+    for members in by_size.values():
+        stack = torch.from_numpy(np.stack([clouds[i] for i in members]))
+        idx = furthest_point_sample(stack[..., :3].contiguous(), n)
+        picked = torch.gather(stack, 1, idx.unsqueeze(-1).expand(-1, -1, stack.shape[-1])).numpy()
+        for j, i in enumerate(members):
+            out[i] = np.ascontiguousarray(picked[j], dtype=np.float32)
+    return out  # type: ignore[return-value]
+
+
+def _class_names(folder: Path) -> list[str]:
+    path = require_file(folder / "modelnet40_shape_names.txt")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _split_ids(folder: Path, split: str) -> list[str]:
+    if split not in SPLITS:
+        raise PointSDError(f"unknown ModelNet40 split {split!r} (train, test)")
+    path = require_file(folder / f"modelnet40_{split}.txt")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_cache(path: Path, num_points: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Load and validate a ``.dat`` → ``(points (n,num_points,3) float32 normalised, labels (n,) int64)``."""
+    obj = safe_pickle.load(path)
+    if not (isinstance(obj, (list, tuple)) and len(obj) == 2 and len(obj[0]) == len(obj[1])):
+        raise PointSDError(f"{path}: expected [list of clouds, list of labels] of equal length")
+    clouds = [check_points(c, f"{path}: cloud {i}", num_points) for i, c in enumerate(obj[0])]
+    labels = check_labels(np.asarray([np.asarray(l).reshape(-1)[0] for l in obj[1]]), f"{path}: labels",
+                          num_classes)
+    points = np.stack([pc_normalize(c[:, :3]) for c in clouds]) if clouds else np.zeros((0, num_points, 3),
+                                                                                        np.float32)
+    return points, labels
+
+
+class ModelNet40(Dataset):
+    """ModelNet40 → ``(points (num_points,3) float32 in the unit sphere, label int in 0..39)``.
+
+    ``root`` is the data root or ``modelnet40_normal_resampled`` itself. The ``.dat`` for
+    ``num_points`` is read, or built from the txt files (FPS) when missing.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str, num_points: int = 8192) -> None:
+        self.folder = dataset_dir(root, MODELNET40)
+        self.names = _class_names(self.folder)
+        if split not in SPLITS:
+            raise PointSDError(f"unknown ModelNet40 split {split!r} (train, test)")
+        cache = dat_path(self.folder, split, num_points)
+        if not cache.is_file():
+            build_cache(self.folder, split, num_points)
+        self.path = cache
+        self.points, self.labels = read_cache(cache, num_points, len(self.names))
+        self.num_classes = len(self.names)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.points[index]), int(self.labels[index])
