@@ -47,6 +47,13 @@ def knn(query: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:
     return order[..., :k]
 
 
+def knn_with_dist(query: torch.Tensor, points: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`knn` with its squared distances: ``(dist (B,M,k) float32, idx (B,M,k) int64)``."""
+    d = square_distance(query, points)
+    order = torch.argsort(d, dim=-1, stable=True)[..., :k]
+    return torch.gather(d, -1, order), order
+
+
 def three_nn(unknown: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """3 nearest known points of each unknown point.
 
@@ -70,3 +77,14 @@ def chamfer_distance(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
     """Nearest squared distances both ways. ``x (B,N,3)``, ``y (B,M,3)`` → ``(d_xy (B,N), d_yx (B,M))``."""
     d = square_distance(x, y)
     return d.min(dim=2).values, d.min(dim=1).values
+
+
+def chamfer_nearest(
+    x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`chamfer_distance` with the nearest indices (first minimum):
+    ``d1 (B,N), i1 (B,N) int64, d2 (B,M), i2 (B,M) int64``."""
+    d = square_distance(x, y)
+    d1, i1 = d.min(dim=2)
+    d2, i2 = d.min(dim=1)
+    return d1, i1, d2, i2

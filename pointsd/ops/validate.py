@@ -1,0 +1,54 @@
+"""Input checks for :mod:`pointsd.ops`: each failure is one PointSDError naming the argument."""
+
+from __future__ import annotations
+
+import torch
+
+from pointsd.errors import PointSDError
+
+
+def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:
+    """A floating ``(B,N,width)`` tensor of finite values, returned as contiguous float32."""
+    if not isinstance(t, torch.Tensor):
+        raise PointSDError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != 3:
+        raise PointSDError(f"{name}: expected a (B,N,{width or 'C'}) tensor, got shape {tuple(t.shape)}")
+    if width is not None and t.shape[-1] != width:
+        raise PointSDError(f"{name}: last dimension must be {width}, got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise PointSDError(f"{name}: expected a floating tensor, got {t.dtype}")
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        raise PointSDError(f"{name}: contains NaN or infinite values")
+    return t.detach().float().contiguous()
+
+
+def same_batch(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
+    """``a`` and ``b`` share batch size and device."""
+    if a.shape[0] != b.shape[0]:
+        raise PointSDError(f"{b_name}: batch size {b.shape[0]} does not match {a_name}'s {a.shape[0]}")
+    if a.device != b.device:
+        raise PointSDError(f"{b_name}: on {b.device}, but {a_name} is on {a.device}")
+
+
+def count(name: str, value: int, low: int, high: int, what: str) -> int:
+    """An int in ``[low, high]``; ``what`` says what ``high`` is."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PointSDError(f"{name}: expected an int, got {value!r}")
+    if not low <= value <= high:
+        raise PointSDError(f"{name}={value} out of range [{low}, {high}] ({what})")
+    return value
+
+
+def indices(name: str, idx: object, shape: tuple[int, ...], bound: int, device: torch.device) -> torch.Tensor:
+    """An integer tensor of ``shape`` with values in ``[0, bound)``, returned as contiguous int64."""
+    if not isinstance(idx, torch.Tensor):
+        raise PointSDError(f"{name}: expected a torch.Tensor, got {type(idx).__name__}")
+    if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+        raise PointSDError(f"{name}: expected an integer tensor, got {idx.dtype}")
+    if tuple(idx.shape) != shape:
+        raise PointSDError(f"{name}: expected shape {shape}, got {tuple(idx.shape)}")
+    if idx.device != device:
+        raise PointSDError(f"{name}: on {idx.device}, expected {device}")
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
+        raise PointSDError(f"{name}: values must lie in [0, {bound}), got [{int(idx.min())}, {int(idx.max())}]")
+    return idx.long().contiguous()

@@ -1,0 +1,117 @@
+"""Every fast backend gives the reference's exact indices (ties included) and distances."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import cloud, grid_with_duplicates
+
+from pointsd import ops
+from pointsd.ops import reference as ref
+
+FAST = ["cpu"]
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("B,N,n,start", [(3, 257, 32, 0), (1, 64, 64, 5), (2, 100, 1, 99)])
+def test_fps_matches_reference(gen, backend, B, N, n, start):
+    xyz = cloud(gen, B, N)
+    with ops.use_backend(backend):
+        got = ops.furthest_point_sample(xyz, n, start)
+    assert got.dtype == torch.long and got.shape == (B, n)
+    assert torch.equal(got, ref.furthest_point_sample(xyz, n, start))
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_fps_ties_and_duplicates(backend):
+    xyz = grid_with_duplicates(2)
+    with ops.use_backend(backend):
+        got = ops.furthest_point_sample(xyz, xyz.shape[1], 3)
+    assert torch.equal(got, ref.furthest_point_sample(xyz, xyz.shape[1], 3))
+    assert got[0, 0] == 3
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("B,M,N,k", [(2, 17, 300, 16), (1, 5, 5, 5), (3, 8, 40, 1)])
+def test_knn_matches_reference(gen, backend, B, M, N, k):
+    pts = cloud(gen, B, N)
+    q = cloud(gen, B, M)
+    with ops.use_backend(backend):
+        dist, idx = ops.knn_with_dist(q, pts, k)
+    ref_dist, ref_idx = ref.knn_with_dist(q, pts, k)
+    assert torch.equal(idx, ref_idx)
+    assert torch.equal(dist, ref_dist)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_knn_ties_go_to_lower_index(backend):
+    pts = grid_with_duplicates(2)
+    q = pts[:, ::7] + 0.5  # equidistant from several grid points
+    with ops.use_backend(backend):
+        got = ops.knn(q, pts, 20)
+    assert torch.equal(got, ref.knn(q, pts, 20))
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_three_nn_matches_reference(gen, backend):
+    known = cloud(gen, 2, 30)
+    unknown = torch.cat([cloud(gen, 2, 50), known[:, :4]], 1)  # some exact hits: distance 0
+    with ops.use_backend(backend):
+        dist, idx = ops.three_nn(unknown, known)
+    ref_dist, ref_idx = ref.three_nn(unknown, known)
+    assert torch.equal(idx, ref_idx)
+    assert torch.equal(dist, ref_dist)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_chamfer_matches_reference(gen, backend):
+    x, y = cloud(gen, 3, 70), cloud(gen, 3, 45)
+    with ops.use_backend(backend):
+        d1, d2 = ops.chamfer_distance(x, y)
+    r1, r2 = ref.chamfer_distance(x, y)
+    assert torch.equal(d1, r1) and torch.equal(d2, r2)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_three_interpolate_matches_reference(gen, backend):
+    feats = torch.randn(2, 5, 12, generator=gen)
+    idx = torch.randint(0, 12, (2, 9, 3), generator=gen)
+    weight = torch.rand(2, 9, 3, generator=gen)
+    with ops.use_backend(backend):
+        got = ops.three_interpolate(feats, idx.int(), weight)
+    torch.testing.assert_close(got, ref.three_interpolate(feats, idx, weight))
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_inputs_use_float32_indices(gen, backend, dtype):
+    xyz = cloud(gen, 2, 200, dtype)
+    as32 = xyz.float()
+    with ops.use_backend(backend):
+        fps = ops.furthest_point_sample(xyz, 40)
+        nbrs = ops.knn(xyz[:, :10], xyz, 8)
+    assert torch.equal(fps, ref.furthest_point_sample(as32, 40))
+    assert torch.equal(nbrs, ref.knn(as32[:, :10], as32, 8))
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_non_contiguous_inputs(gen, backend):
+    base = torch.randn(2, 3, 150, generator=gen)
+    xyz = base.transpose(1, 2)  # (2,150,3), not contiguous
+    assert not xyz.is_contiguous()
+    with ops.use_backend(backend):
+        fps = ops.furthest_point_sample(xyz, 20)
+        nbrs = ops.knn(xyz[:, ::5], xyz, 4)
+        d1, d2 = ops.chamfer_distance(xyz[:, ::2], xyz[:, 1::3])
+    assert torch.equal(fps, ref.furthest_point_sample(xyz.contiguous(), 20))
+    assert torch.equal(nbrs, ref.knn(xyz[:, ::5].contiguous(), xyz.contiguous(), 4))
+    r1, r2 = ref.chamfer_distance(xyz[:, ::2].contiguous(), xyz[:, 1::3].contiguous())
+    assert torch.equal(d1, r1) and torch.equal(d2, r2)
+
+
+def test_gather_picks_rows(gen):
+    pts = torch.randn(2, 10, 4, generator=gen)
+    idx = torch.tensor([[[0, 9], [3, 3]], [[1, 2], [8, 0]]])
+    out = ops.gather(pts, idx)
+    assert out.shape == (2, 2, 2, 4)
+    assert torch.equal(out[1, 1, 0], pts[1, 8])
