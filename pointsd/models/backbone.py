@@ -65,7 +65,7 @@ class DropPath(nn.Module):
             return x
         keep = 1.0 - self.p
         mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
+        return x * mask / keep if keep > 0.0 else x * mask
 
 
 class Mlp(nn.Module):
@@ -118,7 +118,7 @@ class TransformerEncoder(nn.Module):
 
     def __init__(self, dim: int, depth: int, num_heads: int, drop_path_rate: float) -> None:
         super().__init__()
-        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 1 else [0.0] * depth
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList([Block(dim, num_heads, drop_path=r) for r in rates])
 
     def forward(
@@ -133,8 +133,45 @@ class TransformerEncoder(nn.Module):
         return x, taken
 
 
-class PointTransformer(nn.Module):
-    """The backbone of SPEC §1.
+class PatchTransformer(nn.Module):
+    """The shared trunk of SPEC §1 without the cls token: grouping, patch embedding, ``reduce_dim``,
+    positional embedding, blocks and final ``norm``. Point-MAE's segmentation model uses it as is.
+    """
+
+    def __init__(
+        self,
+        trans_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 6,
+        group_size: int = 32,
+        num_group: int = 64,
+        encoder_dims: int = 256,
+        drop_path_rate: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if trans_dim % num_heads:
+            raise ValueError(f"trans_dim {trans_dim} is not divisible by num_heads {num_heads}")
+        self.trans_dim = trans_dim
+        self.depth = depth
+        self.group_divider = Group(num_group, group_size)
+        self.encoder = PatchEmbedding(encoder_dims)
+        self.reduce_dim = nn.Linear(encoder_dims, trans_dim)
+        self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
+        self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
+        self.norm = nn.LayerNorm(trans_dim)
+        self.apply(init_weights)
+
+    def group(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``points (B,N,3)`` → ``neighborhood (B,G,K,3)``, ``center (B,G,3)``."""
+        return self.group_divider(points)
+
+    def embed(self, neighborhood: torch.Tensor, center: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patches ``(B,G,K,3)``, centers ``(B,G,3)`` → patch tokens and positions, both ``(B,G,D)``."""
+        return self.reduce_dim(self.encoder(neighborhood)), self.pos_embed(center)
+
+
+class PointTransformer(PatchTransformer):
+    """The backbone of SPEC §1: the trunk plus a cls token (``cls_token``, ``cls_pos``).
 
     ``forward(points (B,N,3))`` → ``(global_feature (B, 2*trans_dim), tokens (B, 1+G, trans_dim))``.
     Pass ``grouped=(neighborhood, center)`` to skip grouping (patch mix sits between the two).
@@ -150,17 +187,9 @@ class PointTransformer(nn.Module):
         encoder_dims: int = 256,
         drop_path_rate: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.trans_dim = trans_dim
-        self.group_divider = Group(num_group, group_size)
-        self.encoder = PatchEmbedding(encoder_dims)
-        self.reduce_dim = nn.Linear(encoder_dims, trans_dim)
+        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, trans_dim))
         self.cls_pos = nn.Parameter(torch.randn(1, 1, trans_dim))
-        self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
-        self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
-        self.norm = nn.LayerNorm(trans_dim)
-        self.apply(_init_weights)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         nn.init.trunc_normal_(self.cls_pos, std=0.02)
 
@@ -169,18 +198,14 @@ class PointTransformer(nn.Module):
         """Width of the global feature: ``2 * trans_dim``."""
         return 2 * self.trans_dim
 
-    def group(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``points (B,N,3)`` → ``neighborhood (B,G,K,3)``, ``center (B,G,3)``."""
-        return self.group_divider(points)
-
     def encode(
         self, neighborhood: torch.Tensor, center: torch.Tensor, return_layers: tuple[int, ...] = ()
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Patches → normalised tokens ``(B,1+G,D)`` and the raw outputs of blocks ``return_layers``."""
-        tokens = self.reduce_dim(self.encoder(neighborhood))
+        tokens, pos = self.embed(neighborhood, center)
         B = tokens.shape[0]
         x = torch.cat([self.cls_token.expand(B, -1, -1), tokens], dim=1)
-        pos = torch.cat([self.cls_pos.expand(B, -1, -1), self.pos_embed(center)], dim=1)
+        pos = torch.cat([self.cls_pos.expand(B, -1, -1), pos], dim=1)
         x, taken = self.blocks(x, pos, return_layers)
         return self.norm(x), taken
 
@@ -193,7 +218,7 @@ class PointTransformer(nn.Module):
         return global_feature, x
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module) -> None:
     """Point-MAE initialisation: truncated normal (std 0.02) for linear and conv weights, zero biases."""
     if isinstance(module, (nn.Linear, nn.Conv1d)):
         nn.init.trunc_normal_(module.weight, std=0.02)

@@ -1,0 +1,168 @@
+"""Load every public checkpoint layout of the backbone safely, and save it in the official one.
+
+Accepted layouts (nested in any order): a plain state dict (PointSD ``ckpt-stage{1,2}.pt``),
+``{"base_model": ...}`` (Point-MAE), ``{"model": ...}``, ``{"state_dict": ...}``; keys may carry
+any stack of the prefixes ``module.``, ``MAE_encoder.``, ``base_model.``, ``transformer_q.``,
+``point_encoder.``. Files are read with ``torch.load(weights_only=True)`` or safetensors, so a
+pickle carrying code is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from pointsd.errors import PointSDError
+from pointsd.utils.atomic import atomic_path, torch_save
+
+WRAPPER_KEYS = ("base_model", "model", "state_dict")
+STRIP_PREFIXES = ("module.", "MAE_encoder.", "base_model.", "transformer_q.", "point_encoder.")
+BACKBONE_PARAMS = ("cls_token", "cls_pos")
+BACKBONE_MODULES = ("encoder.", "reduce_dim.", "pos_embed.", "blocks.", "norm.")
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_pretrained` did, by key name (model naming)."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    loaded: int = 0
+
+
+def is_backbone_key(key: str) -> bool:
+    """Whether ``key`` (official naming, no prefix) belongs to the backbone of SPEC §1."""
+    return key in BACKBONE_PARAMS or key.startswith(BACKBONE_MODULES)
+
+
+def load_state_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint file without executing code: ``.safetensors`` or a torch file (weights only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PointSDError(f"checkpoint {path}: no such file")
+    try:
+        if path.suffix == ".safetensors":
+            obj = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise PointSDError(
+            f"checkpoint {path}: refused, it holds objects other than tensors and containers (weights-only load)"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, SafetensorError) as exc:
+        raise PointSDError(f"checkpoint {path}: unreadable or truncated ({_first_line(exc)})") from exc
+    if not isinstance(obj, dict):
+        raise PointSDError(f"checkpoint {path}: holds a {type(obj).__name__}, not a state dict")
+    return obj
+
+
+def unwrap_state_dict(obj: Mapping[str, Any], source: str) -> dict[str, torch.Tensor]:
+    """Find the state dict inside a checkpoint object and strip wrapper prefixes from its keys."""
+    while not _is_tensor_dict(obj):
+        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            raise PointSDError(
+                f"checkpoint {source}: not a state dict (top-level keys: {sorted(map(str, obj))[:8]}; "
+                f"expected tensors or one of {list(WRAPPER_KEYS)})"
+            )
+        obj = inner
+    state: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        name = _strip_prefixes(key)
+        if name in state:
+            raise PointSDError(f"checkpoint {source}: keys collide after removing prefixes: {name}")
+        state[name] = value
+    return state
+
+
+def load_pretrained(model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any]) -> LoadReport:
+    """Copy the checkpoint's backbone weights into ``model`` (any public layout).
+
+    Non-backbone keys (MAE decoder, a fine-tuning head, ...) are never loaded: they are reported as
+    ``unexpected``, or ``mismatched`` when the model has that key with another shape. Raises
+    :class:`PointSDError` naming the source when no backbone key matches or a backbone key's shape
+    differs (all such keys listed).
+    """
+    if isinstance(path_or_state, Mapping):
+        source, raw = "<state dict>", path_or_state
+    else:
+        source, raw = str(path_or_state), load_state_file(path_or_state)
+    state = unwrap_state_dict(raw, source)
+    own = model.state_dict()
+    take: dict[str, torch.Tensor] = {}
+    report = LoadReport()
+    wrong_shape: list[str] = []
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif value.shape != own[key].shape:
+            report.mismatched.append(key)
+            if is_backbone_key(key):
+                wrong_shape.append(f"{key} {tuple(value.shape)} vs model {tuple(own[key].shape)}")
+        elif is_backbone_key(key):
+            take[key] = value
+        else:
+            report.unexpected.append(key)
+    if wrong_shape:
+        raise PointSDError(f"checkpoint {source}: backbone shapes do not match the model: {'; '.join(wrong_shape)}")
+    if not take:
+        raise PointSDError(
+            f"checkpoint {source}: no backbone key of {type(model).__name__} found "
+            f"(first checkpoint keys: {list(state)[:5]})"
+        )
+    model.load_state_dict(take, strict=False)
+    report.missing = [key for key in own if key not in take]
+    report.loaded = len(take)
+    return report
+
+
+def backbone_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The backbone entries of ``model.state_dict()`` in official naming, as contiguous CPU tensors."""
+    return {
+        key: value.detach().cpu().contiguous().clone()
+        for key, value in model.state_dict().items()
+        if is_backbone_key(key)
+    }
+
+
+def save_backbone(model: nn.Module, path: str | os.PathLike) -> None:
+    """Write the backbone as a plain state dict (official layout) to ``path`` and a ``.safetensors`` twin."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        raise PointSDError(f"checkpoint {path}: give the torch file name (.pt); the .safetensors twin is added")
+    state = backbone_state_dict(model)
+    if not state:
+        raise PointSDError(f"checkpoint {path}: {type(model).__name__} has no backbone parameters to save")
+    torch_save(path, state)
+    twin = path.with_suffix(".safetensors")
+    with atomic_path(twin) as tmp:
+        save_file(state, str(tmp))
+
+
+def _is_tensor_dict(obj: Mapping[str, Any]) -> bool:
+    return len(obj) > 0 and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _strip_prefixes(key: str) -> str:
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in STRIP_PREFIXES:
+            if key.startswith(prefix):
+                key, stripped = key[len(prefix):], True
+    return key
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
