@@ -1,0 +1,59 @@
+"""ModelNet40 few-shot folds: ``{way}way_{shot}shot/{fold}.pkl`` = ``{"train": [(points, label, ...)], "test": [...]}``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pointsd.data import safe_pickle
+from pointsd.data.normalize import check_labels, check_points, pc_normalize
+from pointsd.data.paths import MODELNET_FEWSHOT, dataset_dir
+from pointsd.errors import PointSDError
+
+SETTINGS = ((5, 10), (5, 20), (10, 10), (10, 20))
+NUM_FOLDS = 10
+
+
+def fold_path(root: str | os.PathLike, way: int, shot: int, fold: int) -> Path:
+    """``root/ModelNetFewshot/{way}way_{shot}shot/{fold}.pkl`` (or relative to the few-shot folder itself)."""
+    return dataset_dir(root, MODELNET_FEWSHOT) / f"{way}way_{shot}shot" / f"{fold}.pkl"
+
+
+def read_fold(path: Path, way: int, split: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Validated ``(clouds: list of (N,3) float32 normalised, labels (n,) int64 in 0..way-1)``."""
+    obj = safe_pickle.load(path)
+    if not isinstance(obj, dict) or split not in obj:
+        raise PointSDError(f"{path}: expected a dict with key '{split}'")
+    entries = obj[split]
+    if not isinstance(entries, (list, tuple)):
+        raise PointSDError(f"{path}: key '{split}' must be a list of (points, label, ...) tuples")
+    clouds, labels = [], []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, (list, tuple)) or len(entry) < 2:
+            raise PointSDError(f"{path}: '{split}'[{i}] must be a (points, label, ...) tuple")
+        clouds.append(pc_normalize(check_points(entry[0], f"{path}: '{split}'[{i}]")[:, :3]))
+        labels.append(np.asarray(entry[1]).reshape(-1)[0])
+    return clouds, check_labels(np.asarray(labels), f"{path}: '{split}' labels", way)
+
+
+class ModelNetFewShot(Dataset):
+    """One few-shot fold split → ``(points (N,3) float32 in the unit sphere, label int in 0..way-1)``."""
+
+    def __init__(self, root: str | os.PathLike, way: int, shot: int, fold: int, split: str) -> None:
+        if split not in ("train", "test"):
+            raise PointSDError(f"unknown few-shot split {split!r} (train, test)")
+        self.path = fold_path(root, way, shot, fold)
+        if not self.path.is_file():
+            raise PointSDError(f"{self.path}: few-shot fold file is missing")
+        self.clouds, self.labels = read_fold(self.path, way, split)
+        self.num_classes = way
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.clouds[index]), int(self.labels[index])
