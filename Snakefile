@@ -1,0 +1,41 @@
+"""PointSD pipeline: data -> image assets (+ tiny SD) -> stage 1 -> stage 2 -> benchmarks -> table.
+
+    snakemake --cores all results/table.md                          # embedded default (CPU, minutes)
+    snakemake --cores all --config profile=paper results/table.md   # SPEC settings, real data, SD v1.5
+    snakemake --profile workflow/profiles/slurm results/table.md    # the same DAG on a SLURM cluster
+
+params.yaml is the one source of truth; the selected profile is merged over its top level and
+validated against workflow/schemas/params.schema.yaml before any rule is built
+(workflow/rules/common.smk). Every rule calls the `pointsd` CLI with explicit flags; dvc.yaml runs
+the very same commands (tests/pipeline/test_dag_equality.py keeps the two equal).
+"""
+
+
+configfile: "params.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+# The software of every rule: the project's CUDA image (docker/Dockerfile). Used with
+# `--software-deployment-method apptainer`; without it, rules run in the current environment.
+container: "docker://pointsd:cuda"
+
+
+include: "workflow/rules/common.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/table.md",
+        "results/table.json",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/assets.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/fewshot.smk"
+include: "workflow/rules/partseg.smk"
+include: "workflow/rules/report.smk"

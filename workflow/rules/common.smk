@@ -1,0 +1,104 @@
+# Validated parameters and the flag strings the rules pass to the `pointsd` CLI.
+# Each flag string is the text dvc.yaml writes with ${...} for the same stage.
+
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from pipeline_params import ParamsError, resolve  # noqa: E402
+
+try:
+    P = resolve(config, config.get("profile"))
+except ParamsError as err:
+    raise WorkflowError(str(err)) from None
+
+FINETUNE_TASKS = ["scan_objbg", "scan_objonly", "scan_hardest", "modelnet40"]
+CLASSIFICATION_RUNS = expand("runs/finetune/{task}", task=[*FINETUNE_TASKS, "modelnet10"])
+FEWSHOT_GRID = P["fewshot"]["grid"]
+FEWSHOT_RUNS = expand(
+    "runs/fewshot/{way}w{shot}s/fold{fold}",
+    way=FEWSHOT_GRID["ways"],
+    shot=FEWSHOT_GRID["shots"],
+    fold=FEWSHOT_GRID["folds"],
+)
+
+
+def log(name):
+    return f"logs/{name}.log"
+
+
+def bench(name):
+    return f"logs/benchmarks/{name}.tsv"
+
+
+def run_flags():
+    return f"--device {P['device']} --seed {P['seed']}"
+
+
+def backbone_flags():
+    """The backbone architecture flags shared by every training command."""
+    b = P["backbone"]
+    return (
+        f"--trans-dim {b['trans_dim']} --depth {b['depth']} --num-heads {b['num_heads']} "
+        f"--encoder-dims {b['encoder_dims']} --drop-path-rate {b['drop_path_rate']}"
+    )
+
+
+def grouping_flags(t):
+    return f"--npoints {t['npoints']} --num-group {t['num_group']} --group-size {t['group_size']}"
+
+
+def pretrain_flags():
+    """Data, grouping and optimisation flags shared by both pre-training stages."""
+    t = P["pretrain"]
+    return (
+        f"{backbone_flags()} {grouping_flags(t)} --image-size {P['sd']['image_size']} "
+        f"--epochs {t['epochs']} --batch-size {t['batch_size']} --lr {t['lr']} "
+        f"--weight-decay {t['weight_decay']} --warmup-epochs {t['warmup_epochs']} "
+        f"--grad-clip {t['grad_clip']} --mix-prob {t['mix_prob']} --probe-every {t['probe_every']} "
+        f"--max-steps-per-epoch {t['max_steps_per_epoch']} {run_flags()}"
+    )
+
+
+def finetune_flags(task):
+    """Grouping, optimisation and protocol flags of one classification task."""
+    t, c = P["finetune"][task], P["finetune_common"]
+    return (
+        f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --epochs {t['epochs']} "
+        f"--batch-size {t['batch_size']} --warmup-epochs {c['warmup_epochs']} "
+        f"--weight-decay {c['weight_decay']} --grad-clip {c['grad_clip']} --votes {c['votes']} "
+        f"--protocol {c['protocol']} {run_flags()}"
+    )
+
+
+def fewshot_flags():
+    """Grouping and optimisation flags of every few-shot fold."""
+    t = P["fewshot"]
+    return (
+        f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --epochs {t['epochs']} "
+        f"--batch-size {t['batch_size']} {run_flags()}"
+    )
+
+
+def fewshot_grid_flags():
+    """``--ways 5 10 --shots 10 20 --folds 0 1``: the text DVC renders for ``${fewshot.grid}``."""
+    return " ".join(
+        f"--{key} {' '.join(map(str, values))}" for key, values in FEWSHOT_GRID.items()
+    )
+
+
+def partseg_flags():
+    """Grouping and optimisation (AdamW) flags of the part-segmentation run."""
+    t = P["partseg"]
+    return (
+        f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --weight-decay {t['weight_decay']} "
+        f"--epochs {t['epochs']} --batch-size {t['batch_size']} {run_flags()}"
+    )
+
+
+def table_metrics():
+    """The metrics files the table reads, in row order (few-shot summary and part seg last)."""
+    runs = [f"{run}/metrics.json" for run in CLASSIFICATION_RUNS]
+    return " ".join([*runs, "results/fewshot.json", "runs/partseg/metrics.json"])

@@ -1,0 +1,20 @@
+# The results table: one row per paper cell, read from every benchmark's metrics file.
+
+
+rule report_table:
+    input:
+        finetune=CLASSIFICATION_RUNS,
+        fewshot=rules.fewshot_aggregate.output.summary,
+        partseg=rules.partseg.output.run,
+    output:
+        table=report("results/table.md", caption="../report/table.rst", category="Results"),
+        json="results/table.json",
+    params:
+        metrics=table_metrics(),
+    log:
+        log("report_table"),
+    benchmark:
+        bench("report_table")
+    threads: 1
+    shell:
+        "pointsd report table --metrics {params.metrics} --out {output.table} > {log} 2>&1"
