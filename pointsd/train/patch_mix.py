@@ -1,0 +1,61 @@
+"""Patch mix (SPEC §2): swap patch slots between paired clouds and join their images side by side.
+
+Samples are paired ``(2i, 2i+1)``; with an odd batch the last sample is left as is. One
+``lam ~ U(0,1)`` per batch sets ``n = max(1, int(G·lam))`` slots, drawn at random per pair; those
+slots (neighborhoods and centers) are exchanged. The first mixed cloud gets the image ``[a|b]``,
+the second ``[b|a]``, each padded with white above and below to a square and resized back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+WHITE = 1.0
+
+
+def swap_slots(
+    neighborhood: torch.Tensor, center: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exchange random patch slots between pairs.
+
+    ``neighborhood (B,G,K,3)``, ``center (B,G,3)`` → mixed copies and the swapped-slot mask ``(B//2, G)`` bool.
+    """
+    B, G = center.shape[:2]
+    pairs = B // 2
+    lam = torch.rand((), generator=generator).item()
+    n = max(1, int(G * lam))
+    order = torch.rand((pairs, G), generator=generator).argsort(dim=1)[:, :n]
+    mask = torch.zeros((pairs, G), dtype=torch.bool).scatter_(1, order, True).to(center.device)
+    nb, ct = neighborhood.clone(), center.clone()
+    a, b = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
+    m4, m3 = mask[:, :, None, None], mask[:, :, None]
+    nb[a] = torch.where(m4, neighborhood[b], neighborhood[a])
+    nb[b] = torch.where(m4, neighborhood[a], neighborhood[b])
+    ct[a] = torch.where(m3, center[b], center[a])
+    ct[b] = torch.where(m3, center[a], center[b])
+    return nb, ct, mask
+
+
+def join_images(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """``[left|right]`` padded white above/below to a square, resized back: ``(P,3,S,S)`` ×2 → ``(P,3,S,S)``."""
+    S = left.shape[-1]
+    wide = torch.cat([left, right], dim=-1)
+    top = S // 2
+    square = F.pad(wide, (0, 0, top, S - top), value=WHITE)
+    out = F.interpolate(square, size=(S, S), mode="bicubic", antialias=True, align_corners=False)
+    return out.clamp(-1.0, 1.0)
+
+
+def patch_mix(
+    neighborhood: torch.Tensor, center: torch.Tensor, images: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mix grouped clouds and their images; shapes are kept: ``(B,G,K,3)``, ``(B,G,3)``, ``(B,3,S,S)``."""
+    nb, ct, _ = swap_slots(neighborhood, center, generator)
+    pairs = images.shape[0] // 2
+    a, b = images[0:2 * pairs:2], images[1:2 * pairs:2]
+    mixed = images.clone()
+    mixed[0:2 * pairs:2] = join_images(a, b)
+    mixed[1:2 * pairs:2] = join_images(b, a)
+    return nb, ct, mixed

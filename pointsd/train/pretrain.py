@@ -1,0 +1,295 @@
+"""PointSD pre-training, stage 1 (condition SD on points) and stage 2 (distil SD features), SPEC §2–§3.
+
+The steps are plain functions of (models, batch) → loss; :func:`run_pretrain` wires data, models,
+optimiser, schedule, probe and checkpoints into :func:`pointsd.train.loop.train`.
+A batch is a dict with ``points (B,N,3)`` and ``image (B,3,S,S)`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import AutoencoderKL, DDPMScheduler
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from torch.utils.data import DataLoader, Dataset
+
+from pointsd.diffusion.stable_diffusion import load_stable_diffusion
+from pointsd.diffusion.stage_models import (
+    STAGE1_FILES,
+    BackboneConfig,
+    ResamplerConfig,
+    Stage1Model,
+    Stage2Student,
+    Stage2Teacher,
+    load_stage1,
+    read_backbone_config,
+    save_stage1,
+    save_stage2,
+)
+from pointsd.errors import PointSDError
+from pointsd.models.backbone import PointTransformer
+from pointsd.train.loop import LoopConfig, make_accelerator, train
+from pointsd.train.patch_mix import patch_mix
+from pointsd.train.probe import ProbeConfig, probe_accuracy
+from pointsd.utils import atomic
+from pointsd.utils.run_info import run_metadata, set_seed
+
+
+@dataclass
+class NoiseConfig:
+    """Stage-1 diffusion noise and the mix probability."""
+
+    t_min: int = 500
+    t_max: int = 1000
+    mix_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.t_min < self.t_max <= 1000:
+            raise PointSDError(f"need 0 <= t_min < t_max <= 1000, got t_min={self.t_min}, t_max={self.t_max}")
+        if not 0.0 <= self.mix_prob <= 1.0:
+            raise PointSDError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
+
+
+@dataclass
+class PretrainConfig:
+    """Everything one pre-training run needs (the CLI fills it from flags)."""
+
+    stage: int
+    sd_dir: Path
+    out_dir: Path
+    data_root: Path | None = None
+    stage1_dir: Path | None = None
+    epochs: int = 300
+    batch_size: int = 64
+    lr: float = 1.25e-4
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 10
+    grad_clip: float = 1.0
+    npoints: int = 1024
+    image_size: int = 64
+    view: int = 0
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    resampler: ResamplerConfig = field(default_factory=ResamplerConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    probe_every: int = 500
+    teacher_mode: str = "down"
+    device: str = "auto"
+    mixed_precision: str = "no"
+    seed: int = 0
+    num_workers: int = 0
+    profile: str = "paper"
+    data_profile: str = "real"
+    max_steps_per_epoch: int | None = None
+    log_every: int = 10
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise :class:`PointSDError` naming the path or key that is wrong."""
+        if self.stage not in (1, 2):
+            raise PointSDError(f"stage must be 1 or 2, got {self.stage}")
+        if self.stage == 2:
+            if self.stage1_dir is None:
+                raise PointSDError("stage 2 needs --stage1 DIR (the stage-1 output folder)")
+            for name in STAGE1_FILES:
+                if not (Path(self.stage1_dir) / name).is_file():
+                    raise PointSDError(f"stage-1 checkpoint missing: {Path(self.stage1_dir) / name}")
+        if self.batch_size < 2:
+            raise PointSDError(f"batch_size must be >= 2 (patch mix pairs samples), got {self.batch_size}")
+
+
+# ---------------------------------------------------------------- steps
+
+
+def encode_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
+    """Images ``(B,3,S,S)`` in [-1,1] → scaled VAE latents ``(B,4,S/8,S/8)`` (sampled, no grad)."""
+    with torch.no_grad():
+        latents = vae.encode(images.to(vae.dtype)).latent_dist.sample()
+    return latents * vae.config.scaling_factor
+
+
+def group_and_mix(
+    backbone: PointTransformer, points: torch.Tensor, images: torch.Tensor, mix_prob: float
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Group the clouds; with probability ``mix_prob`` apply patch mix. → ``((nb, center), images)``."""
+    neighborhood, center = backbone.group(points)
+    if torch.rand(()).item() < mix_prob:
+        neighborhood, center, images = patch_mix(neighborhood, center, images)
+    return (neighborhood, center), images
+
+
+def stage1_loss(
+    model: Stage1Model | torch.nn.Module, vae: AutoencoderKL, noise_scheduler: DDPMScheduler,
+    batch: dict[str, torch.Tensor], noise: NoiseConfig,
+) -> torch.Tensor:
+    """Denoising MSE of the point-conditioned UNet at ``t ~ U[t_min, t_max)``. ``model`` may be wrapped (DDP)."""
+    inner = getattr(model, "module", model)
+    (neighborhood, center), images = group_and_mix(inner.backbone, batch["points"], batch["image"], noise.mix_prob)
+    latents = encode_latents(vae, images)
+    eps = torch.randn_like(latents)
+    t = torch.randint(noise.t_min, noise.t_max, (latents.shape[0],), device=latents.device)
+    noisy = noise_scheduler.add_noise(latents, eps, t)
+    pred = model(neighborhood, center, noisy, t)
+    return F.mse_loss(pred.float(), eps.float())
+
+
+def stage2_loss(
+    student: Stage2Student | torch.nn.Module, teacher: Stage2Teacher, vae: AutoencoderKL,
+    batch: dict[str, torch.Tensor], mix_prob: float,
+) -> torch.Tensor:
+    """MSE between the student's resampled feature and the teacher's last-down-block feature (one shared mix)."""
+    inner = getattr(student, "module", student)
+    (neighborhood, center), images = group_and_mix(inner.backbone, batch["points"], batch["image"], mix_prob)
+    target = teacher(neighborhood, center, encode_latents(vae, images))
+    pred = student(neighborhood, center)
+    return F.mse_loss(pred.float(), target.float())
+
+
+# ---------------------------------------------------------------- run
+
+
+@dataclass
+class ProbeSets:
+    """Frozen-feature probe data: ``(points (N,3), label)`` datasets."""
+
+    train: Dataset
+    test: Dataset
+
+
+def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
+    """ShapeNet-55 + ULIP renders for training, ModelNet40 for the probe (when ``probe_every > 0``)."""
+    from pointsd.data.modelnet40 import ModelNet40
+    from pointsd.data.paths import SHAPENET55, ULIP_RENDERS
+    from pointsd.data.shapenet55 import ShapeNet55Pretrain
+
+    if cfg.data_root is None:
+        raise PointSDError("pre-training needs --data-root")
+    root = Path(cfg.data_root)
+    train_set = ShapeNet55Pretrain(
+        root / SHAPENET55, root / ULIP_RENDERS, "train", cfg.npoints, cfg.image_size, cfg.view, True
+    )
+    probe = None
+    if cfg.probe_every > 0:
+        probe = ProbeSets(ModelNet40(root, "train"), ModelNet40(root, "test"))
+    return train_set, probe
+
+
+def run_pretrain(
+    cfg: PretrainConfig, train_set: Dataset | None = None, probe_sets: ProbeSets | None = None,
+) -> dict[str, Any]:
+    """Train stage ``cfg.stage`` (resuming from ``out_dir/state`` when present); returns the summary written."""
+    cfg.validate()
+    set_seed(cfg.seed)
+    if train_set is None:
+        train_set, probe_sets = default_datasets(cfg)
+    accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
+    sd = load_stable_diffusion(cfg.sd_dir)
+    vae = sd.vae.to(accelerator.device)
+    if cfg.stage == 1:
+        model = Stage1Model(cfg.backbone.build(), sd.unet)
+        trained = {"backbone": model.backbone, "global_proj": model.global_proj,
+                   "adapter_modules": model.adapter_modules()}
+        teacher = None
+    else:
+        teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
+        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
+        teacher.to(accelerator.device)
+        model = Stage2Student(cfg.backbone.build(), teacher.target_dim, cfg.resampler)
+        trained = {"backbone": model.backbone, "resampler": model.resampler}
+    params = [p for m in trained.values() for p in m.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                        num_workers=cfg.num_workers, generator=generator)
+    if len(loader) == 0:
+        raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
+    wrapped, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
+
+    step_fn = _make_step(cfg, accelerator, wrapped, vae, sd.noise_scheduler, teacher)
+    save = _make_saver(cfg, model)
+    eval_fn = None
+    if probe_sets is not None and cfg.probe_every > 0:
+        def eval_fn() -> dict[str, Any]:
+            return probe_accuracy(model.backbone, probe_sets.train, probe_sets.test, cfg.probe, accelerator.device)
+
+    loop_cfg = LoopConfig(
+        out_dir=Path(cfg.out_dir), epochs=cfg.epochs, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
+        eval_every=cfg.probe_every if eval_fn else 0, select_metric="probe_acc" if eval_fn else None,
+        progress=cfg.progress, max_steps_per_epoch=cfg.max_steps_per_epoch,
+    )
+    state = train(
+        accelerator, loop_cfg, modules=trained, optimizer=optimizer, scheduler=scheduler, loader=loader,
+        step_fn=step_fn, eval_fn=eval_fn, on_best=lambda _record: save(Path(cfg.out_dir) / "best"),
+    )
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return {}
+    save(Path(cfg.out_dir))
+    return _write_summary(cfg, accelerator, state)
+
+
+def _make_step(
+    cfg: PretrainConfig, accelerator: Accelerator, model: torch.nn.Module, vae: AutoencoderKL,
+    noise_scheduler: DDPMScheduler, teacher: Stage2Teacher | None,
+) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with accelerator.autocast():
+            if teacher is None:
+                return stage1_loss(model, vae, noise_scheduler, batch, cfg.noise)
+            return stage2_loss(model, teacher, vae, batch, cfg.noise.mix_prob)
+    return step
+
+
+def _make_saver(cfg: PretrainConfig, model: torch.nn.Module) -> Callable[[Path], None]:
+    def save(folder: Path) -> None:
+        if cfg.stage == 1:
+            save_stage1(folder, model, cfg.backbone)
+        else:
+            save_stage2(folder, model, cfg.backbone)
+    return save
+
+
+def _write_summary(cfg: PretrainConfig, accelerator: Accelerator, state: Any) -> dict[str, Any]:
+    last_loss = _last_logged_loss(Path(cfg.out_dir) / "metrics.jsonl")
+    summary = {
+        "task": f"pretrain-stage{cfg.stage}",
+        "meta": run_metadata(profile=cfg.profile, protocol=cfg.probe.policy, seed=cfg.seed,
+                             device=accelerator.device, data_profile=cfg.data_profile,
+                             mixed_precision=cfg.mixed_precision, num_processes=accelerator.num_processes),
+        "protocol": cfg.probe.policy,
+        "steps": state.step,
+        "epochs": state.epoch,
+        "final_loss": last_loss,
+        "best_probe_acc": state.best_score if state.best else None,
+        "best": state.best or None,
+        "config": _plain(asdict(cfg)),
+    }
+    atomic.write_json(Path(cfg.out_dir) / "summary.json", summary)
+    return summary
+
+
+def _last_logged_loss(path: Path) -> float | None:
+    loss = None
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if "loss" in record:
+                loss = float(record["loss"])
+    return loss
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
