@@ -85,13 +85,16 @@ def unwrap_state_dict(obj: Mapping[str, Any], source: str) -> dict[str, torch.Te
     return state
 
 
-def load_pretrained(model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any]) -> LoadReport:
+def load_pretrained(
+    model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], backbone_only: bool = True
+) -> LoadReport:
     """Copy the checkpoint's backbone weights into ``model`` (any public layout).
 
-    Non-backbone keys (MAE decoder, a fine-tuning head, ...) are never loaded: they are reported as
-    ``unexpected``, or ``mismatched`` when the model has that key with another shape. Raises
-    :class:`PointSDError` naming the source when no backbone key matches or a backbone key's shape
-    differs (all such keys listed).
+    Non-backbone keys (MAE decoder, a fine-tuning head, ...) are not loaded: they are reported as
+    ``unexpected``, or ``mismatched`` when the model has that key with another shape. With
+    ``backbone_only=False`` (evaluating a fine-tuned checkpoint) non-backbone keys whose name and
+    shape match the model are loaded too. Raises :class:`PointSDError` naming the source when no
+    backbone key matches or a backbone key's shape differs (all such keys listed).
     """
     if isinstance(path_or_state, Mapping):
         source, raw = "<state dict>", path_or_state
@@ -109,13 +112,13 @@ def load_pretrained(model: nn.Module, path_or_state: str | os.PathLike | Mapping
             report.mismatched.append(key)
             if is_backbone_key(key):
                 wrong_shape.append(f"{key} {tuple(value.shape)} vs model {tuple(own[key].shape)}")
-        elif is_backbone_key(key):
+        elif is_backbone_key(key) or not backbone_only:
             take[key] = value
         else:
             report.unexpected.append(key)
     if wrong_shape:
         raise PointSDError(f"checkpoint {source}: backbone shapes do not match the model: {'; '.join(wrong_shape)}")
-    if not take:
+    if not any(is_backbone_key(key) for key in take):
         raise PointSDError(
             f"checkpoint {source}: no backbone key of {type(model).__name__} found "
             f"(first checkpoint keys: {list(state)[:5]})"
