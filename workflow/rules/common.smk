@@ -14,7 +14,7 @@ try:
 except ParamsError as err:
     raise WorkflowError(str(err)) from None
 
-FINETUNE_TASKS = ["scan_objbg", "scan_objonly", "scan_hardest", "modelnet40"]
+FINETUNE_TASKS = list(P["finetune"])
 CLASSIFICATION_RUNS = expand("runs/finetune/{task}", task=[*FINETUNE_TASKS, "modelnet10"])
 FEWSHOT_GRID = P["fewshot"]["grid"]
 FEWSHOT_RUNS = expand(
@@ -62,9 +62,9 @@ def pretrain_flags():
     )
 
 
-def finetune_flags(task):
-    """Grouping, optimisation and protocol flags of one classification task."""
-    t, c = P["finetune"][task], P["finetune_common"]
+def finetune_flags(t):
+    """Grouping, optimisation and protocol flags of one classification task's params ``t``."""
+    c = P["finetune_common"]
     return (
         f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --epochs {t['epochs']} "
         f"--batch-size {t['batch_size']} --warmup-epochs {c['warmup_epochs']} "

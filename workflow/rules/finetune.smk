@@ -12,7 +12,7 @@ rule finetune:
     wildcard_constraints:
         task="|".join(FINETUNE_TASKS),
     params:
-        flags=lambda w: finetune_flags(w.task),
+        flags=lambda w: finetune_flags(P["finetune"][w.task]),
         data_profile=P["data_profile"],
     log:
         log("finetune_{task}"),
@@ -34,7 +34,7 @@ rule finetune_modelnet10:
     output:
         run=directory("runs/finetune/modelnet10"),
     params:
-        flags=finetune_flags("modelnet10"),
+        flags=finetune_flags(P["modelnet10"]),
     log:
         log("finetune_modelnet10"),
     benchmark:

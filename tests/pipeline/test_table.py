@@ -1,0 +1,93 @@
+"""The results table: rows, mean ± std over seeds and folds, provenance columns, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pointsd.cli import main
+from pointsd.errors import PointSDError
+from pointsd.results.table import ROWS, SYNTHETIC_NOTE, build_rows, read_metrics
+
+
+def _meta(seed: int = 0, data_profile: str = "synthetic") -> dict:
+    return {"profile": "default", "protocol": "honest", "seed": seed, "data_profile": data_profile}
+
+
+def _write(tmp: Path, name: str, obj: dict) -> Path:
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def _all_metrics(tmp: Path) -> list[Path]:
+    files = []
+    for i, task in enumerate(["scan_objbg", "scan_objonly", "scan_hardest", "modelnet40"]):
+        rec = {"task": task, "meta": _meta(), "init": "stage2", "protocol": "honest",
+               "test": {"overall_acc": 50.0 + i}}
+        if task == "modelnet40":
+            rec["voting_acc"] = 61.0
+        files.append(_write(tmp, task, rec))
+    files.append(_write(tmp, "mn10", {"task": "modelnet10", "meta": _meta(data_profile="real"),
+                                      "init": "stage2", "protocol": "honest", "test": {"overall_acc": 88.5}}))
+    settings = {k: {"mean": 70.0, "std": 5.0, "n_folds": 2, "folds": {"0": 65.0, "1": 75.0}}
+                for k in ("5w10s", "5w20s", "10w10s", "10w20s")}
+    files.append(_write(tmp, "fewshot", {"settings": settings, "meta": _meta(), "init": "stage2",
+                                         "protocol": "honest"}))
+    files.append(_write(tmp, "partseg", {"task": "partseg", "meta": _meta(), "init": "stage2",
+                                         "protocol": "honest",
+                                         "test": {"class_miou": 40.0, "instance_miou": 45.0}}))
+    return files
+
+
+def test_every_paper_cell_gets_a_row(tmp_path):
+    rows = build_rows(read_metrics(p) for p in _all_metrics(tmp_path))
+    assert [(r.benchmark, r.metric) for r in rows] == [(s.benchmark, s.metric) for s in ROWS]
+    by_name = {(r.benchmark, r.metric): r for r in rows}
+    assert by_name[("ScanObjectNN PB_T50_RS", "OA (%)")].ours == "52.00"
+    assert by_name[("ModelNet40 + voting", "OA (%)")].mean == 61.0
+    assert by_name[("ModelNet40 few-shot 10w20s", "OA (%)")].ours == "70.00 ± 5.00"
+    assert by_name[("ModelNet40 few-shot 10w20s", "OA (%)")].paper == "95.9 ± 2.6"
+    assert by_name[("ShapeNetPart", "Inst.mIoU (%)")].mean == 45.0
+    mn10 = by_name[("ModelNet10 (real data)", "OA (%)")]
+    assert mn10.data_profile == "real" and SYNTHETIC_NOTE not in mn10.note
+    assert by_name[("ScanObjectNN OBJ_BG", "OA (%)")].note == SYNTHETIC_NOTE
+
+
+def test_seeds_are_reported_as_mean_and_std(tmp_path):
+    files = _all_metrics(tmp_path)
+    files.append(_write(tmp_path, "objbg_seed1", {"task": "scan_objbg", "meta": _meta(seed=1), "init": "stage2",
+                                                  "protocol": "honest", "test": {"overall_acc": 54.0}}))
+    row = build_rows(read_metrics(p) for p in files)[0]
+    assert (row.mean, row.std, row.n) == (52.0, 2.0, 2)
+    assert row.ours == "52.00 ± 2.00" and row.spread_over == "seeds 0, 1"
+
+
+def test_missing_row_and_mixed_protocols_are_errors(tmp_path):
+    files = _all_metrics(tmp_path)
+    with pytest.raises(PointSDError, match="task 'partseg'"):
+        build_rows(read_metrics(p) for p in files[:-1])
+    files.append(_write(tmp_path, "objbg_paper", {"task": "scan_objbg", "meta": _meta(seed=1), "init": "stage2",
+                                                  "protocol": "paper", "test": {"overall_acc": 54.0}}))
+    with pytest.raises(PointSDError, match="disagree on protocol"):
+        build_rows(read_metrics(p) for p in files)
+
+
+def test_cli_writes_markdown_and_json(tmp_path, capsys):
+    out = tmp_path / "results" / "table.md"
+    code = main(["report", "table", "--metrics", *map(str, _all_metrics(tmp_path)), "--out", str(out)])
+    assert code == 0
+    text = out.read_text()
+    assert text.count("\n| ") == len(ROWS) + 1  # header + one line per row
+    assert "checks mechanics, not accuracy" in text
+    table = json.loads(out.with_suffix(".json").read_text())
+    assert len(table["rows"]) == len(ROWS) and len(table["sources"]) == 7
+
+
+def test_cli_names_an_unreadable_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["report", "table", "--metrics", str(bad), "--out", str(tmp_path / "t.md")]) == 2
+    assert str(bad) in capsys.readouterr().err
