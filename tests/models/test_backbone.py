@@ -1,0 +1,81 @@
+"""PointTransformer: shapes, grouping invariants, grouped= path, stochastic depth schedule."""
+
+import pytest
+import torch
+
+from pointsd.models.backbone import DropPath, PointTransformer
+
+
+def test_shapes(tiny, points):
+    model = PointTransformer(**tiny).eval()
+    global_feature, tokens = model(points)
+    assert global_feature.shape == (2, model.global_dim) == (2, 96)
+    assert tokens.shape == (2, 1 + 16, 48)
+    _, taken = model.encode(*model.group(points), return_layers=(0, 1))
+    assert len(taken) == 2 and taken[0].shape == (2, 17, 48)
+
+
+def test_grouped_path_equals_normal_path(tiny, points):
+    model = PointTransformer(**tiny).eval()
+    grouped = model.group(points)
+    a, ta = model(points)
+    b, tb = model(points, grouped=grouped)
+    assert torch.equal(a, b) and torch.equal(ta, tb)
+
+
+def test_patch_invariants(tiny, points):
+    model = PointTransformer(**tiny)
+    neighborhood, center = model.group(points)
+    K = tiny["group_size"]
+    assert neighborhood.shape == (2, 16, K, 3) and center.shape == (2, 16, 3)
+    for b in range(2):
+        d2 = ((center[b][:, None] - points[b][None]) ** 2).sum(-1)  # (G,N)
+        assert torch.all(d2.min(dim=1).values == 0)  # every center is one of the points
+        assert len({tuple(c.tolist()) for c in center[b]}) == 16  # distinct (FPS)
+        # the first neighbour is the center itself (distance 0), the patch is relative to the center
+        assert torch.all(neighborhood[b, :, 0] == 0)
+        absolute = neighborhood[b] + center[b][:, None]
+        to_cloud = ((absolute.reshape(-1, 1, 3) - points[b][None]) ** 2).sum(-1).min(dim=1).values
+        assert torch.all(to_cloud < 1e-10)  # patch members are points of the cloud
+        kth = d2.sort(dim=1).values[:, K - 1]
+        patch_d2 = ((absolute - center[b][:, None]) ** 2).sum(-1)
+        assert torch.all(patch_d2 <= kth[:, None] + 1e-6)  # the K nearest, sorted
+        assert torch.all(patch_d2[:, 1:] >= patch_d2[:, :-1] - 1e-7)
+
+
+def test_center_starts_at_first_point(tiny, points):
+    _, center = PointTransformer(**tiny).group(points)
+    assert torch.equal(center[:, 0], points[:, 0])
+
+
+def test_drop_path_schedule_linear():
+    model = PointTransformer(trans_dim=48, depth=5, num_heads=2, drop_path_rate=0.2)
+    rates = [block.drop_path.p for block in model.blocks.blocks]
+    assert rates == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2])
+    assert PointTransformer(trans_dim=48, depth=1, num_heads=2).blocks.blocks[0].drop_path.p == 0.0
+
+
+def test_drop_path_behaviour():
+    x = torch.ones(2000, 4)
+    dp = DropPath(0.25).train()
+    out = dp(x)
+    kept = out[:, 0] != 0
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    assert abs(kept.float().mean().item() - 0.75) < 0.05
+    assert torch.equal(dp.eval()(x), x)
+
+
+def test_train_mode_is_stochastic_eval_is_not(tiny, points):
+    model = PointTransformer(**dict(tiny, drop_path_rate=0.5))
+    torch.manual_seed(0)
+    model.train()
+    a, _ = model(points)
+    b, _ = model(points)
+    assert not torch.allclose(a, b)
+    model.eval()
+    assert torch.equal(model(points)[0], model(points)[0])
+
+
+def test_bad_heads():
+    with pytest.raises(ValueError, match="num_heads"):
+        PointTransformer(trans_dim=50, num_heads=6)
