@@ -34,7 +34,7 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("ScanObjectNN OBJ_ONLY", "OA (%)", "scan_objonly", "test.overall_acc", "93.63"),
     RowSpec("ScanObjectNN PB_T50_RS", "OA (%)", "scan_hardest", "test.overall_acc", "90.08"),
     RowSpec("ModelNet40", "OA (%)", "modelnet40", "test.overall_acc", "—"),
-    RowSpec("ModelNet40 + voting", "OA (%)", "modelnet40", "voting_acc", "93.7"),
+    RowSpec("ModelNet40 + voting", "OA (%)", "modelnet40", "test.voting_acc", "93.7"),
     RowSpec("ModelNet40 few-shot 5w10s", "OA (%)", "fewshot", "5w10s", "97.7 ± 1.8"),
     RowSpec("ModelNet40 few-shot 5w20s", "OA (%)", "fewshot", "5w20s", "99.0 ± 0.9"),
     RowSpec("ModelNet40 few-shot 10w10s", "OA (%)", "fewshot", "10w10s", "93.8 ± 3.6"),

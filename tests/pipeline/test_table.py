@@ -28,7 +28,7 @@ def _all_metrics(tmp: Path) -> list[Path]:
         rec = {"task": task, "meta": _meta(), "init": "stage2", "protocol": "honest",
                "test": {"overall_acc": 50.0 + i}}
         if task == "modelnet40":
-            rec["voting_acc"] = 61.0
+            rec["test"]["voting_acc"] = 61.0
         files.append(_write(tmp, task, rec))
     files.append(_write(tmp, "mn10", {"task": "modelnet10", "meta": _meta(data_profile="real"),
                                       "init": "stage2", "protocol": "honest", "test": {"overall_acc": 88.5}}))

@@ -34,7 +34,8 @@ def bench(name):
 
 
 def run_flags():
-    return f"--device {P['device']} --seed {P['seed']}"
+    """Device, seed and the provenance every metrics file records."""
+    return f"--device {P['device']} --seed {P['seed']} --profile {P['profile']} --no-progress"
 
 
 def backbone_flags():
@@ -58,7 +59,8 @@ def pretrain_flags():
         f"--epochs {t['epochs']} --batch-size {t['batch_size']} --lr {t['lr']} "
         f"--weight-decay {t['weight_decay']} --warmup-epochs {t['warmup_epochs']} "
         f"--grad-clip {t['grad_clip']} --mix-prob {t['mix_prob']} --probe-every {t['probe_every']} "
-        f"--max-steps-per-epoch {t['max_steps_per_epoch']} {run_flags()}"
+        f"--max-steps-per-epoch {t['max_steps_per_epoch']} --probe-points {t['npoints']} "
+        f"--data-profile {P['data_profile']} {run_flags()}"
     )
 
 
@@ -68,7 +70,7 @@ def finetune_flags(t):
     return (
         f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --epochs {t['epochs']} "
         f"--batch-size {t['batch_size']} --warmup-epochs {c['warmup_epochs']} "
-        f"--weight-decay {c['weight_decay']} --grad-clip {c['grad_clip']} --votes {c['votes']} "
+        f"--weight-decay {c['weight_decay']} --grad-clip {c['grad_clip']} --votes {t['votes']} "
         f"--protocol {c['protocol']} {run_flags()}"
     )
 
