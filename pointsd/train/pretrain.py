@@ -20,7 +20,7 @@ from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset
 
-from pointsd.diffusion.stable_diffusion import load_stable_diffusion
+from pointsd.diffusion.stable_diffusion import check_sd_folder, load_stable_diffusion
 from pointsd.diffusion.stage_models import (
     STAGE1_FILES,
     BackboneConfig,
@@ -59,12 +59,17 @@ class NoiseConfig:
 
 @dataclass
 class PretrainConfig:
-    """Everything one pre-training run needs (the CLI fills it from flags)."""
+    """Everything one pre-training run needs (the CLI fills it from flags).
+
+    ``probe_every``: probe every N optimiser steps, 0 = at the end of every epoch, None = never.
+    ``render_root`` defaults to ``data_root/rgb_depth_rendered_images``.
+    """
 
     stage: int
     sd_dir: Path
     out_dir: Path
     data_root: Path | None = None
+    render_root: Path | None = None
     stage1_dir: Path | None = None
     epochs: int = 300
     batch_size: int = 64
@@ -79,7 +84,7 @@ class PretrainConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     resampler: ResamplerConfig = field(default_factory=ResamplerConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
-    probe_every: int = 500
+    probe_every: int | None = 500
     teacher_mode: str = "down"
     device: str = "auto"
     mixed_precision: str = "no"
@@ -95,6 +100,7 @@ class PretrainConfig:
         """Raise :class:`PointSDError` naming the path or key that is wrong."""
         if self.stage not in (1, 2):
             raise PointSDError(f"stage must be 1 or 2, got {self.stage}")
+        check_sd_folder(self.sd_dir)
         if self.stage == 2:
             if self.stage1_dir is None:
                 raise PointSDError("stage 2 needs --stage1 DIR (the stage-1 output folder)")
@@ -164,7 +170,7 @@ class ProbeSets:
 
 
 def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
-    """ShapeNet-55 + ULIP renders for training, ModelNet40 for the probe (when ``probe_every > 0``)."""
+    """ShapeNet-55 + ULIP renders for training, ModelNet40 for the probe (unless ``probe_every`` is None)."""
     from pointsd.data.modelnet40 import ModelNet40
     from pointsd.data.paths import SHAPENET55, ULIP_RENDERS
     from pointsd.data.shapenet55 import ShapeNet55Pretrain
@@ -172,11 +178,12 @@ def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
     if cfg.data_root is None:
         raise PointSDError("pre-training needs --data-root")
     root = Path(cfg.data_root)
+    renders = Path(cfg.render_root) if cfg.render_root is not None else root / ULIP_RENDERS
     train_set = ShapeNet55Pretrain(
-        root / SHAPENET55, root / ULIP_RENDERS, "train", cfg.npoints, cfg.image_size, cfg.view, True
+        root / SHAPENET55, renders, "train", cfg.npoints, cfg.image_size, cfg.view, True
     )
     probe = None
-    if cfg.probe_every > 0:
+    if cfg.probe_every is not None:
         probe = ProbeSets(ModelNet40(root, "train"), ModelNet40(root, "test"))
     return train_set, probe
 
@@ -217,13 +224,13 @@ def run_pretrain(
     step_fn = _make_step(cfg, accelerator, wrapped, vae, sd.noise_scheduler, teacher)
     save = _make_saver(cfg, model)
     eval_fn = None
-    if probe_sets is not None and cfg.probe_every > 0:
+    if probe_sets is not None and cfg.probe_every is not None:
         def eval_fn() -> dict[str, Any]:
             return probe_accuracy(model.backbone, probe_sets.train, probe_sets.test, cfg.probe, accelerator.device)
 
     loop_cfg = LoopConfig(
         out_dir=Path(cfg.out_dir), epochs=cfg.epochs, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
-        eval_every=cfg.probe_every if eval_fn else 0, select_metric="probe_acc" if eval_fn else None,
+        eval_every=cfg.probe_every or 0, select_metric="probe_acc" if eval_fn else None,
         progress=cfg.progress, max_steps_per_epoch=cfg.max_steps_per_epoch,
     )
     state = train(

@@ -1,0 +1,112 @@
+"""``pointsd pretrain --stage 1|2``: PointSD pre-training (SPEC §2–§3), every hyper-parameter a flag.
+
+Defaults are the paper values; the embedded profile passes small sizes. A killed run restarted with
+the same command resumes from ``OUT/state/last.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pointsd.cli._args import non_negative_float, positive_int
+from pointsd.diffusion.stage_models import BackboneConfig, ResamplerConfig
+from pointsd.train.probe import POLICIES, ProbeConfig
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
+    return number
+
+
+def add_backbone_flags(p: argparse.ArgumentParser) -> None:
+    """Backbone size flags (SPEC §1 defaults)."""
+    p.add_argument("--trans-dim", type=positive_int, default=384)
+    p.add_argument("--depth", type=positive_int, default=12)
+    p.add_argument("--num-heads", type=positive_int, default=6)
+    p.add_argument("--num-group", type=positive_int, default=64)
+    p.add_argument("--group-size", type=positive_int, default=32)
+    p.add_argument("--encoder-dims", type=positive_int, default=256)
+    p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+
+
+def backbone_config(args: argparse.Namespace) -> BackboneConfig:
+    return BackboneConfig(
+        trans_dim=args.trans_dim, depth=args.depth, num_heads=args.num_heads, group_size=args.group_size,
+        num_group=args.num_group, encoder_dims=args.encoder_dims, drop_path_rate=args.drop_path_rate,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("pretrain", help="PointSD pre-training, stage 1 or 2")
+    p.add_argument("--stage", type=int, choices=(1, 2), required=True)
+    p.add_argument("--data-root", type=Path, required=True, help="SPEC §5 data root")
+    p.add_argument("--renders", type=Path, default=None,
+                   help="ULIP renders folder (default DATA_ROOT/rgb_depth_rendered_images)")
+    p.add_argument("--sd", type=Path, required=True, help="Stable Diffusion diffusers folder")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--stage1", type=Path, default=None, help="stage-1 output folder (stage 2 teacher)")
+    p.add_argument("--epochs", type=positive_int, default=300)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=non_negative_float, default=1.25e-4)
+    p.add_argument("--weight-decay", type=non_negative_float, default=1e-2)
+    p.add_argument("--warmup-epochs", type=_non_negative_int, default=10)
+    p.add_argument("--grad-clip", type=non_negative_float, default=1.0)
+    p.add_argument("--npoints", type=positive_int, default=1024)
+    p.add_argument("--image-size", type=positive_int, default=64)
+    p.add_argument("--view", type=_non_negative_int, default=0)
+    p.add_argument("--t-min", type=_non_negative_int, default=500)
+    p.add_argument("--t-max", type=positive_int, default=1000)
+    p.add_argument("--mix-prob", type=non_negative_float, default=0.5)
+    add_backbone_flags(p)
+    p.add_argument("--resampler-dim", type=positive_int, default=768)
+    p.add_argument("--resampler-depth", type=positive_int, default=3)
+    p.add_argument("--resampler-dim-head", type=positive_int, default=64)
+    p.add_argument("--resampler-heads", type=positive_int, default=12)
+    p.add_argument("--resampler-ff-mult", type=positive_int, default=4)
+    p.add_argument("--teacher", choices=("down", "full"), default="down",
+                   help="stage-2 target: down path only (fast) or hooked full UNet forward (reference)")
+    p.add_argument("--probe-every", type=_non_negative_int, default=500,
+                   help="linear probe every N steps (0: at the end of every epoch)")
+    p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
+    p.add_argument("--probe-policy", choices=POLICIES, default="paper")
+    p.add_argument("--probe-points", type=positive_int, default=1024)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=_non_negative_int, default=0)
+    p.add_argument("--profile", default="default")
+    p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
+    p.add_argument("--max-steps-per-epoch", type=_non_negative_int, default=0, help="0: no cap")
+    p.add_argument("--log-every", type=positive_int, default=10)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
+
+    cfg = PretrainConfig(
+        stage=args.stage, sd_dir=args.sd, out_dir=args.out, data_root=args.data_root, render_root=args.renders,
+        stage1_dir=args.stage1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
+        npoints=args.npoints, image_size=args.image_size, view=args.view,
+        noise=NoiseConfig(t_min=args.t_min, t_max=args.t_max, mix_prob=args.mix_prob),
+        backbone=backbone_config(args),
+        resampler=ResamplerConfig(dim=args.resampler_dim, depth=args.resampler_depth,
+                                  dim_head=args.resampler_dim_head, heads=args.resampler_heads,
+                                  ff_mult=args.resampler_ff_mult),
+        probe=ProbeConfig(policy=args.probe_policy, num_points=args.probe_points, seed=args.seed),
+        probe_every=None if args.no_probe else args.probe_every, teacher_mode=args.teacher,
+        device=args.device, mixed_precision=args.mixed_precision, seed=args.seed, num_workers=args.num_workers,
+        profile=args.profile, data_profile=args.data_profile,
+        max_steps_per_epoch=args.max_steps_per_epoch or None, log_every=args.log_every,
+        progress=not args.no_progress,
+    )
+    summary = run_pretrain(cfg)
+    if summary:
+        print(f"stage {args.stage}: {summary['steps']} steps, final loss {summary['final_loss']}, "
+              f"best probe acc {summary['best_probe_acc']} ({summary['protocol']}) -> {args.out}")
+    return 0

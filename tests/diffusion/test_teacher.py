@@ -1,0 +1,44 @@
+"""The down-path-only target equals the last down block's output in a full UNet forward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pointsd.diffusion.stable_diffusion import load_stable_diffusion
+from pointsd.diffusion.stage_models import BackboneConfig, Stage1Model, Stage2Teacher, full_forward_feature
+from pointsd.diffusion.point_conditioning import point_encoder_states
+from pointsd.diffusion.teacher import down_path_feature
+
+TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
+                      drop_path_rate=0.0)
+
+
+def test_down_path_equals_hooked_full_forward(tiny_sd: Path) -> None:
+    model = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet).eval()
+    torch.manual_seed(0)
+    latents = torch.randn(3, 4, 8, 8)
+    states = point_encoder_states(torch.randn(3, 4, 64))
+    for t in (0, 700):
+        timesteps = torch.full((3,), t, dtype=torch.long)
+        with torch.no_grad():
+            fast = down_path_feature(model.unet, latents, timesteps, states)
+            full = full_forward_feature(model.unet, latents, timesteps, states)
+        assert fast.shape == (3, model.unet.config.block_out_channels[-1])
+        assert torch.allclose(fast, full, atol=1e-5)
+
+
+def test_teacher_modes_agree_and_stay_frozen(tiny_sd: Path) -> None:
+    stage1 = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet)
+    torch.manual_seed(0)
+    points = torch.randn(2, 64, 3)
+    neighborhood, center = stage1.backbone.group(points)
+    latents = torch.randn(2, 4, 8, 8)
+    down = Stage2Teacher(stage1, "down")
+    down.train()
+    assert not down.stage1.training
+    target = down(neighborhood, center, latents)
+    full = Stage2Teacher(stage1, "full")(neighborhood, center, latents)
+    assert torch.allclose(target, full, atol=1e-5)
+    assert not target.requires_grad and not any(p.requires_grad for p in down.parameters())
