@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -88,7 +89,8 @@ def unwrap_state_dict(obj: Mapping[str, Any], source: str) -> dict[str, torch.Te
 def load_pretrained(
     model: nn.Module, path_or_state: str | os.PathLike | Mapping[str, Any], backbone_only: bool = True
 ) -> LoadReport:
-    """Copy the checkpoint's backbone weights into ``model`` (any public layout).
+    """Copy the checkpoint's backbone weights into ``model`` (any public layout; wrappers such as DDP
+    or ``torch.compile`` around ``model`` are looked through).
 
     Non-backbone keys (MAE decoder, a fine-tuning head, ...) are not loaded: they are reported as
     ``unexpected``, or ``mismatched`` when the model has that key with another shape. With
@@ -101,6 +103,7 @@ def load_pretrained(
     else:
         source, raw = str(path_or_state), load_state_file(path_or_state)
     state = unwrap_state_dict(raw, source)
+    model = _unwrap_model(model)
     own = model.state_dict()
     take: dict[str, torch.Tensor] = {}
     report = LoadReport()
@@ -133,7 +136,7 @@ def backbone_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The backbone entries of ``model.state_dict()`` in official naming, as contiguous CPU tensors."""
     return {
         key: value.detach().cpu().contiguous().clone()
-        for key, value in model.state_dict().items()
+        for key, value in _unwrap_model(model).state_dict().items()
         if is_backbone_key(key)
     }
 
@@ -150,6 +153,11 @@ def save_backbone(model: nn.Module, path: str | os.PathLike) -> None:
     twin = path.with_suffix(".safetensors")
     with atomic_path(twin) as tmp:
         save_file(state, str(tmp))
+
+
+def _unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare module inside DDP / DataParallel / ``torch.compile`` wrappers (their key prefixes gone)."""
+    return extract_model_from_parallel(model, keep_torch_compile=False)
 
 
 def _is_tensor_dict(obj: Mapping[str, Any]) -> bool:

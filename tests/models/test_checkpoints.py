@@ -148,3 +148,13 @@ def test_pickle_with_code_refused(tmp_path, monkeypatch):
 def test_missing_file(tmp_path):
     with pytest.raises(PointSDError, match="nope.pt"):
         load_state_file(tmp_path / "nope.pt")
+
+
+def test_compiled_model_is_looked_through(tiny, points, tmp_path):
+    source = _trained_backbone(tiny, points)
+    save_backbone(torch.compile(source), tmp_path / "c.pt")
+    assert set(load_state_file(tmp_path / "c.pt")) == set(source.state_dict())
+    target = PointTransformer(**tiny).eval()
+    report = load_pretrained(torch.compile(target), tmp_path / "c.pt")
+    assert report.missing == [] and report.loaded == len(source.state_dict())
+    assert torch.equal(target.reduce_dim.weight, source.reduce_dim.weight)
