@@ -1,6 +1,6 @@
 """Load every public checkpoint layout of the backbone safely, and save it in the official one.
 
-Accepted layouts (nested in any order): a plain state dict (PointSD ``ckpt-stage{1,2}.pt``),
+Accepted layouts (wrappers may nest): a plain state dict (PointSD ``ckpt-stage{1,2}.pt``),
 ``{"base_model": ...}`` (Point-MAE), ``{"model": ...}``, ``{"state_dict": ...}``; keys may carry
 any stack of the prefixes ``module.``, ``MAE_encoder.``, ``base_model.``, ``transformer_q.``,
 ``point_encoder.``. Files are read with ``torch.load(weights_only=True)`` or safetensors, so a
