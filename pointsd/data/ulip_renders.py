@@ -1,0 +1,79 @@
+"""Pre-training pairs: a ShapeNet-55 cloud and one ULIP-layout rendered view of the same object (SPEC §2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from pointsd.data.normalize import pc_normalize
+from pointsd.data.paths import ULIP_RENDERS, dataset_dir
+from pointsd.data.render import view_name
+from pointsd.data.shapenet55 import load_cloud, npy_folder, read_split
+from pointsd.data.transforms import pretrain_augment
+from pointsd.errors import PointSDError
+
+
+def render_folder(render_root: str | os.PathLike) -> Path:
+    """The folder holding ``{id}/`` view folders: ``render_root`` or its ``rgb_depth_rendered_images``."""
+    return dataset_dir(render_root, ULIP_RENDERS)
+
+
+def load_view(path: Path, image_size: int, flip: bool = False) -> torch.Tensor:
+    """An RGBA (or RGB) PNG composited on white, bicubic-resized, optionally mirrored → ``(3,S,S)`` in [-1,1]."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            rgba = img.convert("RGBA")
+    except (OSError, UnidentifiedImageError) as err:
+        raise PointSDError(f"{path}: not a readable image ({err})") from err
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    rgb = Image.alpha_composite(white, rgba).convert("RGB").resize((image_size, image_size), Image.BICUBIC)
+    if flip:
+        rgb = rgb.transpose(Image.FLIP_LEFT_RIGHT)
+    arr = np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+class ShapeNet55Pretrain(Dataset):
+    """→ dict ``points (npoints,3)`` float32 (unit sphere, augmented when ``augment``), ``image (3,S,S)`` in [-1,1], ``id``.
+
+    ``view`` is the ULIP view index (azimuth ``view*12`` degrees). Every listed shape must have its
+    cloud and its view image; a missing one is reported at construction, naming the file.
+    """
+
+    def __init__(self, pc_root: str | os.PathLike, render_root: str | os.PathLike, split: str,
+                 npoints: int = 1024, image_size: int = 64, view: int = 0, augment: bool = True) -> None:
+        self.npy = npy_folder(pc_root)
+        self.renders = render_folder(render_root)
+        self.ids = read_split(pc_root, split)
+        self.npoints, self.image_size, self.augment = npoints, image_size, augment
+        self.azimuth = view * 12
+        for shape_id in self.ids:
+            for path in (self.npy / f"{shape_id}.npy", self.image_path(shape_id)):
+                if not path.is_file():
+                    raise PointSDError(f"{path}: missing for shape {shape_id} listed in split '{split}'")
+
+    def image_path(self, shape_id: str) -> Path:
+        """The view image of ``shape_id``."""
+        return self.renders / shape_id / view_name(shape_id, self.azimuth)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        shape_id = self.ids[index]
+        cloud = load_cloud(self.npy / f"{shape_id}.npy")
+        if len(cloud) < self.npoints:
+            raise PointSDError(f"{self.npy / f'{shape_id}.npy'}: {len(cloud)} points, fewer than npoints={self.npoints}")
+        choice = torch.randperm(len(cloud))[: self.npoints].numpy()
+        points = torch.from_numpy(pc_normalize(cloud[choice]))
+        flip = False
+        if self.augment:
+            points = pretrain_augment(points.unsqueeze(0))[0]
+            flip = bool(torch.rand(()) < 0.5)
+        return {"points": points, "image": load_view(self.image_path(shape_id), self.image_size, flip), "id": shape_id}
