@@ -41,5 +41,7 @@ rule fewshot_aggregate:
     benchmark:
         bench("fewshot_aggregate")
     threads: 1
+    resources:
+        mem_mb=1000,
     shell:
         "pointsd fewshot-aggregate --root runs/fewshot {params.grid} --out {output.summary} > {log} 2>&1"

