@@ -1,0 +1,86 @@
+"""The whole Snakemake DAG on the embedded default, in a copy of the repository (minutes).
+
+Checks: every table row is present and parses; a second run has nothing to do; changing one
+fine-tuning parameter re-runs exactly that fine-tuning job and the table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def _copy_checkout(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def _snakemake(cwd: Path, *args: str, timeout: int = 1500) -> str:
+    proc = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+    logs = "".join(f"\n--- {p}\n{p.read_text()[-2000:]}" for p in sorted((cwd / "logs").glob("*.log")))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + logs[-6000:]
+    return proc.stdout + proc.stderr
+
+
+def _planned_jobs(output: str) -> dict[str, int]:
+    """``{rule: count}`` from the dry run's job stats table (empty when nothing is to be done)."""
+    if "Nothing to be done" in output:
+        return {}
+    block = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("pipeline")
+    _copy_checkout(work)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["paths"]["modelnet10"] = str((ROOT / params["paths"]["modelnet10"]).resolve())
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _snakemake(work, "results/table.md")
+    return work
+
+
+def test_table_has_every_row(workdir):
+    from pointsd.results.table import ROWS, SYNTHETIC_NOTE
+
+    table = json.loads((workdir / "results" / "table.json").read_text())
+    rows = {(r["benchmark"], r["metric"]): r for r in table["rows"]}
+    assert set(rows) == {(s.benchmark, s.metric) for s in ROWS}
+    for key, row in rows.items():
+        assert 0.0 <= row["mean"] <= 100.0 and row["std"] >= 0.0, key
+        assert float(row["ours"].split(" ± ")[0]) == pytest.approx(row["mean"], abs=0.006), key
+        assert row["protocol"] in ("paper", "honest") and row["init"].endswith("ckpt-stage2.pt"), key
+    assert rows[("ModelNet10 (real data)", "OA (%)")]["data_profile"] == "real"
+    assert rows[("ScanObjectNN OBJ_BG", "OA (%)")]["note"] == SYNTHETIC_NOTE
+    assert rows[("ModelNet40 few-shot 5w10s", "OA (%)")]["n"] == 2  # folds 0, 1 of the default
+    markdown = (workdir / "results" / "table.md").read_text()
+    assert markdown.count("\n| ") == len(ROWS) + 1
+
+
+def test_second_run_has_nothing_to_do(workdir):
+    assert _planned_jobs(_snakemake(workdir, "-n", "results/table.md")) == {}
+
+
+def test_changing_one_finetune_param_reruns_only_that_branch(workdir):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["finetune"]["scan_objbg"]["lr"] = params["finetune"]["scan_objbg"]["lr"] * 2
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _snakemake(workdir, "-n", "results/table.md")
+    assert _planned_jobs(out) == {"finetune": 1, "report_table": 1}
+    assert "runs/finetune/scan_objbg" in out and "runs/finetune/scan_objonly" not in out.split("Job stats")[1]
