@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-
 from pointsd_kernels._launch import EXACT, block
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-
 from pointsd_kernels._launch import EXACT, block
 
 _NO_INDEX = 2**31 - 1

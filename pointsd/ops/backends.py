@@ -17,8 +17,8 @@ import contextvars
 import importlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 import torch
 

@@ -10,6 +10,8 @@ Inputs reach these functions already validated, cast to float32 and made contigu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 import torch
@@ -26,26 +28,23 @@ def _sqdist(a: np.ndarray, i: int, b: np.ndarray, j: int) -> np.float32:
     return dx * dx + dy * dy + dz * dz
 
 
-@numba.njit(cache=True, parallel=True)
-def _fps_kernel(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
-    """``xyz (B,N,3)`` float32 → ``out (B,n)`` int64, one batch element per thread."""
-    B, N, _ = xyz.shape
-    for b in numba.prange(B):
-        pts = xyz[b]
-        dist = np.full(N, _F32_INF, dtype=np.float32)
-        cur = start
-        for i in range(n):
-            out[b, i] = cur
-            best = np.float32(-1.0)
-            best_j = 0
-            for j in range(N):
-                d = _sqdist(pts, j, pts, cur)
-                if d < dist[j]:
-                    dist[j] = d
-                if dist[j] > best:
-                    best = dist[j]
-                    best_j = j
-            cur = best_j
+@numba.njit(cache=True, inline="always")
+def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
+    """One cloud: ``pts (N,3)`` → ``out (n,)`` int64."""
+    N = pts.shape[0]
+    dist = np.full(N, _F32_INF, dtype=np.float32)
+    cur = start
+    for i in range(n):
+        out[i] = cur
+        best = np.float32(-1.0)
+        best_j = 0
+        for j in range(N):
+            d = _sqdist(pts, j, pts, cur)
+            dist[j] = min(dist[j], d)
+            if dist[j] > best:
+                best = dist[j]
+                best_j = j
+        cur = best_j
 
 
 @numba.njit(cache=True, inline="always")
@@ -71,68 +70,111 @@ def _k_smallest(q: np.ndarray, i: int, pts: np.ndarray, k: int, out_d: np.ndarra
             out_i[t] = j
 
 
+@numba.njit(cache=True, inline="always")
+def _chamfer_one(x: np.ndarray, y: np.ndarray, d1: np.ndarray, i1: np.ndarray, d2: np.ndarray, i2: np.ndarray) -> None:
+    """One pair of clouds, both directions in one pass over the pairs (first minimum wins).
+
+    ``x (N,3)``, ``y (M,3)`` → ``d1, i1 (N,)``, ``d2, i2 (M,)``.
+    """
+    N = x.shape[0]
+    M = y.shape[0]
+    for j in range(M):
+        d2[j] = _F32_INF
+        i2[j] = 0
+    for i in range(N):
+        best = _F32_INF
+        best_j = 0
+        for j in range(M):
+            d = _sqdist(x, i, y, j)
+            if d < best:
+                best = d
+                best_j = j
+            if d < d2[j]:
+                d2[j] = d
+                i2[j] = i
+        d1[i] = best
+        i1[i] = best_j
+
+
+@numba.njit(cache=True, inline="always")
+def _interpolate_one(f: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+    """One channel: ``f (m,)``, ``idx (n,3)`` int64, ``weight (n,3)`` → ``out (n,)``."""
+    for p in range(idx.shape[0]):
+        out[p] = f[idx[p, 0]] * weight[p, 0] + f[idx[p, 1]] * weight[p, 1] + f[idx[p, 2]] * weight[p, 2]
+
+
+# Each kernel has a serial and a parallel driver (distinct functions, so numba's on-disk cache
+# keeps both). Starting the threads costs ~0.1 ms on an idle machine but >10 ms on a loaded one,
+# so they are used only above PARALLEL_MIN_WORK distance evaluations.
+PARALLEL_MIN_WORK = 1 << 22
+
+
+@numba.njit(cache=True)
+def _fps_serial(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
+    for b in range(xyz.shape[0]):
+        _fps_one(xyz[b], n, start, out[b])
+
+
 @numba.njit(cache=True, parallel=True)
-def _knn_kernel(query: np.ndarray, points: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
-    """``query (B,M,3)``, ``points (B,N,3)`` → ``out_d (B,M,k)`` squared, ``out_i (B,M,k)`` int64."""
-    B, M, _ = query.shape
-    for r in numba.prange(B * M):
-        b = r // M
-        m = r - b * M
+def _fps_parallel(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
+    for b in numba.prange(xyz.shape[0]):
+        _fps_one(xyz[b], n, start, out[b])
+
+
+@numba.njit(cache=True)
+def _knn_serial(query: np.ndarray, points: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
+    M = query.shape[1]
+    for r in range(query.shape[0] * M):
+        b, m = r // M, r % M
         _k_smallest(query[b], m, points[b], k, out_d[b, m], out_i[b, m])
 
 
 @numba.njit(cache=True, parallel=True)
-def _chamfer_kernel(
-    x: np.ndarray, y: np.ndarray, d1: np.ndarray, i1: np.ndarray, d2: np.ndarray, i2: np.ndarray
-) -> None:
-    """Both nearest-neighbour directions in one pass over the ``N×M`` pairs of each batch element.
+def _knn_parallel(query: np.ndarray, points: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
+    M = query.shape[1]
+    for r in numba.prange(query.shape[0] * M):
+        b, m = r // M, r % M
+        _k_smallest(query[b], m, points[b], k, out_d[b, m], out_i[b, m])
 
-    ``x (B,N,3)``, ``y (B,M,3)`` → ``d1, i1 (B,N)``, ``d2, i2 (B,M)``; first minimum wins.
-    """
-    B, N, _ = x.shape
-    M = y.shape[1]
-    for b in numba.prange(B):
-        xb = x[b]
-        yb = y[b]
-        for j in range(M):
-            d2[b, j] = _F32_INF
-            i2[b, j] = 0
-        for i in range(N):
-            best = _F32_INF
-            best_j = 0
-            for j in range(M):
-                d = _sqdist(xb, i, yb, j)
-                if d < best:
-                    best = d
-                    best_j = j
-                if d < d2[b, j]:
-                    d2[b, j] = d
-                    i2[b, j] = i
-            d1[b, i] = best
-            i1[b, i] = best_j
+
+@numba.njit(cache=True)
+def _chamfer_serial(x: np.ndarray, y: np.ndarray, d1: np.ndarray, i1: np.ndarray, d2: np.ndarray, i2: np.ndarray) -> None:
+    for b in range(x.shape[0]):
+        _chamfer_one(x[b], y[b], d1[b], i1[b], d2[b], i2[b])
 
 
 @numba.njit(cache=True, parallel=True)
-def _interpolate_kernel(features: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
-    """``features (B,C,m)``, ``idx (B,n,3)`` int64, ``weight (B,n,3)`` → ``out (B,C,n)``."""
-    B, C, _ = features.shape
-    n = idx.shape[1]
-    for r in numba.prange(B * C):
-        b = r // C
-        c = r - b * C
-        f = features[b, c]
-        for p in range(n):
-            out[b, c, p] = (
-                f[idx[b, p, 0]] * weight[b, p, 0]
-                + f[idx[b, p, 1]] * weight[b, p, 1]
-                + f[idx[b, p, 2]] * weight[b, p, 2]
-            )
+def _chamfer_parallel(x: np.ndarray, y: np.ndarray, d1: np.ndarray, i1: np.ndarray, d2: np.ndarray, i2: np.ndarray) -> None:
+    for b in numba.prange(x.shape[0]):
+        _chamfer_one(x[b], y[b], d1[b], i1[b], d2[b], i2[b])
+
+
+@numba.njit(cache=True)
+def _interpolate_serial(features: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+    C = features.shape[1]
+    for r in range(features.shape[0] * C):
+        b, c = r // C, r % C
+        _interpolate_one(features[b, c], idx[b], weight[b], out[b, c])
+
+
+@numba.njit(cache=True, parallel=True)
+def _interpolate_parallel(features: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+    C = features.shape[1]
+    for r in numba.prange(features.shape[0] * C):
+        b, c = r // C, r % C
+        _interpolate_one(features[b, c], idx[b], weight[b], out[b, c])
+
+
+def _pick(serial: Callable, parallel: Callable, work: int) -> Callable:
+    """The parallel driver when ``work`` (distance evaluations) pays for starting threads."""
+    return parallel if work >= PARALLEL_MIN_WORK else serial
 
 
 def furthest_point_sample(xyz: torch.Tensor, n: int, start: int) -> torch.Tensor:
     """``xyz (B,N,3)`` float32 contiguous → ``(B,n)`` int64."""
-    out = torch.empty(xyz.shape[0], n, dtype=torch.long)
-    _fps_kernel(xyz.numpy(), n, start, out.numpy())
+    B, N, _ = xyz.shape
+    out = torch.empty(B, n, dtype=torch.long)
+    _pick(_fps_serial, _fps_parallel, B * N * n)(xyz.numpy(), n, start, out.numpy())
     return out
 
 
@@ -141,7 +183,8 @@ def knn_with_dist(query: torch.Tensor, points: torch.Tensor, k: int) -> tuple[to
     B, M, _ = query.shape
     dist = torch.empty(B, M, k, dtype=torch.float32)
     idx = torch.empty(B, M, k, dtype=torch.long)
-    _knn_kernel(query.numpy(), points.numpy(), k, dist.numpy(), idx.numpy())
+    kernel = _pick(_knn_serial, _knn_parallel, B * M * points.shape[1])
+    kernel(query.numpy(), points.numpy(), k, dist.numpy(), idx.numpy())
     return dist, idx
 
 
@@ -160,7 +203,8 @@ def chamfer_nearest(
     d1, d2 = torch.empty(B, N), torch.empty(B, M)
     i1 = torch.empty(B, N, dtype=torch.long)
     i2 = torch.empty(B, M, dtype=torch.long)
-    _chamfer_kernel(x.numpy(), y.numpy(), d1.numpy(), i1.numpy(), d2.numpy(), i2.numpy())
+    kernel = _pick(_chamfer_serial, _chamfer_parallel, B * N * M)
+    kernel(x.numpy(), y.numpy(), d1.numpy(), i1.numpy(), d2.numpy(), i2.numpy())
     return d1, i1, d2, i2
 
 
@@ -168,5 +212,6 @@ def three_interpolate(features: torch.Tensor, idx: torch.Tensor, weight: torch.T
     """``features (B,C,m)`` float32, ``idx (B,n,3)`` int64, ``weight (B,n,3)`` float32 → ``(B,C,n)``."""
     B, C, _ = features.shape
     out = torch.empty(B, C, idx.shape[1], dtype=torch.float32)
-    _interpolate_kernel(features.numpy(), idx.numpy(), weight.numpy(), out.numpy())
+    kernel = _pick(_interpolate_serial, _interpolate_parallel, B * C * idx.shape[1] * 3)
+    kernel(features.numpy(), idx.numpy(), weight.numpy(), out.numpy())
     return out

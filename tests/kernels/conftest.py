@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -21,6 +22,12 @@ for _name in [m for m in sys.modules if m.startswith("pointsd_kernels.") and not
 @pytest.fixture
 def gen() -> torch.Generator:
     return torch.Generator().manual_seed(99)
+
+
+@pytest.fixture
+def tie_grid() -> Callable[..., torch.Tensor]:
+    """``tie_grid(B)``: see :func:`grid_with_duplicates`."""
+    return grid_with_duplicates
 
 
 def grid_with_duplicates(B: int, side: int = 3) -> torch.Tensor:

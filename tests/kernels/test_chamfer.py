@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from pointsd_kernels.chamfer import chamfer_nearest
 
 from pointsd import ops
 from pointsd.ops import reference as ref
-from pointsd_kernels.chamfer import chamfer_nearest
 
 
 def test_chamfer_kernel_matches_reference(gen):

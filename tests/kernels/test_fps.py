@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import grid_with_duplicates
+from pointsd_kernels.fps import furthest_point_sample
 
 from pointsd import ops
 from pointsd.ops import reference as ref
-from pointsd_kernels.fps import furthest_point_sample
 
 
 @pytest.mark.parametrize("B,N,n,start", [(2, 70, 12, 0), (1, 24, 24, 7), (3, 1100, 4, 1099)])
@@ -17,8 +16,8 @@ def test_fps_kernel_matches_reference(gen, B, N, n, start):
     assert torch.equal(furthest_point_sample(xyz, n, start), ref.furthest_point_sample(xyz, n, start))
 
 
-def test_fps_kernel_ties():
-    xyz = grid_with_duplicates(1)
+def test_fps_kernel_ties(tie_grid):
+    xyz = tie_grid(1)
     assert torch.equal(furthest_point_sample(xyz, 54, 0), ref.furthest_point_sample(xyz, 54, 0))
 
 

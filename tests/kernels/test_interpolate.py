@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
-from conftest import grid_with_duplicates
+from pointsd_kernels.interpolate import three_interpolate, three_nn
 
 from pointsd import ops
 from pointsd.ops import reference as ref
-from pointsd_kernels.interpolate import three_interpolate, three_nn
 
 
 def test_three_nn_kernel_matches_reference(gen):
@@ -18,8 +17,8 @@ def test_three_nn_kernel_matches_reference(gen):
     assert torch.equal(idx, ref_idx) and torch.equal(dist, ref_dist)
 
 
-def test_three_nn_kernel_ties_and_minimal_known():
-    known = grid_with_duplicates(1)
+def test_three_nn_kernel_ties_and_minimal_known(tie_grid):
+    known = tie_grid(1)
     query = known[:, ::4] + 0.5
     assert torch.equal(three_nn(query, known)[1], ref.three_nn(query, known)[1])
     three = known[:, :3]

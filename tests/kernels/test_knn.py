@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import grid_with_duplicates
+from pointsd_kernels.knn import knn_with_dist
 
 from pointsd import ops
 from pointsd.ops import reference as ref
-from pointsd_kernels.knn import knn_with_dist
 
 
 @pytest.mark.parametrize("B,M,N,k", [(2, 37, 150, 8), (1, 6, 6, 6), (1, 3, 200, 1)])
@@ -20,11 +19,10 @@ def test_knn_kernel_matches_reference(gen, B, M, N, k):
     assert torch.equal(idx, ref_idx) and torch.equal(dist, ref_dist)
 
 
-def test_knn_kernel_ties():
-    pts = grid_with_duplicates(2)
+def test_knn_kernel_ties(tie_grid):
+    pts = tie_grid(2)
     q = pts[:, ::5] + 0.5
-    dist, idx = knn_with_dist(q, pts, 12)
-    assert torch.equal(idx, ref.knn(q, pts, 12))
+    assert torch.equal(knn_with_dist(q, pts, 12)[1], ref.knn(q, pts, 12))
 
 
 def test_knn_through_dispatch_bfloat16(gen):

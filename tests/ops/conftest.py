@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -11,9 +13,16 @@ def gen() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
 
 
-def cloud(gen: torch.Generator, B: int, N: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``(B,N,3)`` standard-normal points."""
-    return torch.randn(B, N, 3, generator=gen).to(dtype)
+@pytest.fixture
+def cloud(gen: torch.Generator) -> Callable[..., torch.Tensor]:
+    """``cloud(B, N, dtype=float32)`` → ``(B,N,3)`` standard-normal points from ``gen``."""
+    return lambda B, N, dtype=torch.float32: torch.randn(B, N, 3, generator=gen).to(dtype)
+
+
+@pytest.fixture
+def tie_grid() -> Callable[..., torch.Tensor]:
+    """``tie_grid(B)``: see :func:`grid_with_duplicates`."""
+    return grid_with_duplicates
 
 
 def grid_with_duplicates(B: int, side: int = 4) -> torch.Tensor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import cloud, grid_with_duplicates
 
 from pointsd import ops
 from pointsd.ops import reference as ref
@@ -14,8 +13,8 @@ FAST = ["cpu"]
 
 @pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("B,N,n,start", [(3, 257, 32, 0), (1, 64, 64, 5), (2, 100, 1, 99)])
-def test_fps_matches_reference(gen, backend, B, N, n, start):
-    xyz = cloud(gen, B, N)
+def test_fps_matches_reference(cloud, backend, B, N, n, start):
+    xyz = cloud(B, N)
     with ops.use_backend(backend):
         got = ops.furthest_point_sample(xyz, n, start)
     assert got.dtype == torch.long and got.shape == (B, n)
@@ -23,8 +22,8 @@ def test_fps_matches_reference(gen, backend, B, N, n, start):
 
 
 @pytest.mark.parametrize("backend", FAST)
-def test_fps_ties_and_duplicates(backend):
-    xyz = grid_with_duplicates(2)
+def test_fps_ties_and_duplicates(tie_grid, backend):
+    xyz = tie_grid(2)
     with ops.use_backend(backend):
         got = ops.furthest_point_sample(xyz, xyz.shape[1], 3)
     assert torch.equal(got, ref.furthest_point_sample(xyz, xyz.shape[1], 3))
@@ -33,9 +32,9 @@ def test_fps_ties_and_duplicates(backend):
 
 @pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("B,M,N,k", [(2, 17, 300, 16), (1, 5, 5, 5), (3, 8, 40, 1)])
-def test_knn_matches_reference(gen, backend, B, M, N, k):
-    pts = cloud(gen, B, N)
-    q = cloud(gen, B, M)
+def test_knn_matches_reference(cloud, backend, B, M, N, k):
+    pts = cloud(B, N)
+    q = cloud(B, M)
     with ops.use_backend(backend):
         dist, idx = ops.knn_with_dist(q, pts, k)
     ref_dist, ref_idx = ref.knn_with_dist(q, pts, k)
@@ -44,8 +43,8 @@ def test_knn_matches_reference(gen, backend, B, M, N, k):
 
 
 @pytest.mark.parametrize("backend", FAST)
-def test_knn_ties_go_to_lower_index(backend):
-    pts = grid_with_duplicates(2)
+def test_knn_ties_go_to_lower_index(tie_grid, backend):
+    pts = tie_grid(2)
     q = pts[:, ::7] + 0.5  # equidistant from several grid points
     with ops.use_backend(backend):
         got = ops.knn(q, pts, 20)
@@ -53,9 +52,9 @@ def test_knn_ties_go_to_lower_index(backend):
 
 
 @pytest.mark.parametrize("backend", FAST)
-def test_three_nn_matches_reference(gen, backend):
-    known = cloud(gen, 2, 30)
-    unknown = torch.cat([cloud(gen, 2, 50), known[:, :4]], 1)  # some exact hits: distance 0
+def test_three_nn_matches_reference(cloud, backend):
+    known = cloud(2, 30)
+    unknown = torch.cat([cloud(2, 50), known[:, :4]], 1)  # some exact hits: distance 0
     with ops.use_backend(backend):
         dist, idx = ops.three_nn(unknown, known)
     ref_dist, ref_idx = ref.three_nn(unknown, known)
@@ -64,8 +63,8 @@ def test_three_nn_matches_reference(gen, backend):
 
 
 @pytest.mark.parametrize("backend", FAST)
-def test_chamfer_matches_reference(gen, backend):
-    x, y = cloud(gen, 3, 70), cloud(gen, 3, 45)
+def test_chamfer_matches_reference(cloud, backend):
+    x, y = cloud(3, 70), cloud(3, 45)
     with ops.use_backend(backend):
         d1, d2 = ops.chamfer_distance(x, y)
     r1, r2 = ref.chamfer_distance(x, y)
@@ -84,8 +83,8 @@ def test_three_interpolate_matches_reference(gen, backend):
 
 @pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_inputs_use_float32_indices(gen, backend, dtype):
-    xyz = cloud(gen, 2, 200, dtype)
+def test_half_inputs_use_float32_indices(cloud, backend, dtype):
+    xyz = cloud(2, 200, dtype)
     as32 = xyz.float()
     with ops.use_backend(backend):
         fps = ops.furthest_point_sample(xyz, 40)

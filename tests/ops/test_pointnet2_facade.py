@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from conftest import cloud
 
 from pointsd.ops import pointnet2_utils as pu
 from pointsd.ops import reference as ref
@@ -28,8 +27,8 @@ def naive_ball_query(radius: float, nsample: int, xyz: torch.Tensor, new_xyz: to
     return out
 
 
-def test_ball_query_matches_upstream_loop(gen):
-    xyz = cloud(gen, 2, 60)
+def test_ball_query_matches_upstream_loop(cloud):
+    xyz = cloud(2, 60)
     centres = torch.cat([xyz[:, :6], torch.full((2, 1, 3), 50.0)], 1)  # the last ball is empty
     got = pu.ball_query(0.8, 5, xyz, centres)
     assert got.dtype == torch.int32 and got.shape == (2, 7, 5)
@@ -37,8 +36,8 @@ def test_ball_query_matches_upstream_loop(gen):
     assert torch.equal(got[:, -1], torch.zeros(2, 5, dtype=torch.int32))
 
 
-def test_fps_is_int32_from_zero(gen):
-    xyz = cloud(gen, 2, 50)
+def test_fps_is_int32_from_zero(cloud):
+    xyz = cloud(2, 50)
     got = pu.furthest_point_sample(xyz, 10)
     assert got.dtype == torch.int32
     assert torch.equal(got.long(), ref.furthest_point_sample(xyz, 10, 0))
@@ -62,8 +61,8 @@ def test_gather_and_grouping_layouts_and_gradients(gen):
     torch.testing.assert_close(feats.grad, counts.unsqueeze(1).expand(-1, 4, -1))
 
 
-def test_three_nn_and_interpolate(gen):
-    known, unknown = cloud(gen, 2, 12), cloud(gen, 2, 30)
+def test_three_nn_and_interpolate(cloud, gen):
+    known, unknown = cloud(2, 12), cloud(2, 30)
     dist, idx = pu.three_nn(unknown, known)
     ref_dist, ref_idx = ref.three_nn(unknown, known)
     assert idx.dtype == torch.int32 and torch.equal(idx.long(), ref_idx)
