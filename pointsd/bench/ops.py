@@ -1,8 +1,8 @@
 """``pointsd bench ops``: point ops, op × size × implementation → median ms, speed-up, exactness.
 
 Every implementation's output is compared with the naive reference (``torch.equal`` on indices
-and distances). Each is called once untimed first (numba / Triton compilation), then timed
-``repeats`` times. The reference runs in batch chunks of at most ``2**26`` point pairs so that
+and distances). Fast backends are called once untimed first (numba / Triton compilation), then
+timed ``repeats`` times; the reference has nothing to compile, so all its calls are timed. The reference runs in batch chunks of at most ``2**26`` point pairs so that
 the naive broadcasts fit in memory; that splits the same work and does not change what is timed.
 """
 
@@ -98,17 +98,20 @@ def cases(batch: int, device: torch.device) -> list[Case]:
     return out
 
 
-def _median_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    times = []
+def _timed(fn: Callable[[], tuple[torch.Tensor, ...]], repeats: int, device: torch.device
+           ) -> tuple[float, tuple[torch.Tensor, ...]]:
+    """Median wall time (ms) of ``repeats`` calls of ``fn``, and the first call's output."""
+    times, first = [], None
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        fn()
+        out = fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        first = out if first is None else first
+    return statistics.median(times), first
 
 
 def fast_backends(device: torch.device) -> list[str]:
@@ -125,18 +128,16 @@ def benchmark(device: torch.device, batch: int, repeats: int) -> list[Row]:
     """Time every case with the reference and each fast backend; check exactness."""
     rows: list[Row] = []
     for case in cases(batch, device):
-        ref_call = _chunked(case, batch)
-        expected = ref_call()
-        ref_ms = _median_ms(ref_call, repeats, device)
+        ref_ms, expected = _timed(_chunked(case, batch), repeats, device)
         rows.append(Row(case.op, case.size, batch, "reference", round(ref_ms, 3), 1.0, True, None))
         for name in fast_backends(device):
             with ops.use_backend(name):
                 try:
-                    got = case.run(ops)
+                    case.run(ops)  # warm-up: numba / Triton compilation is not timed
                 except PointSDError:
                     continue  # this backend does not provide the op
-                exact = all(torch.equal(a, b) for a, b in zip(got, expected))
-                ms = _median_ms(lambda c=case: c.run(ops), repeats, device)
+                ms, got = _timed(lambda c=case: c.run(ops), repeats, device)
+            exact = all(torch.equal(a, b) for a, b in zip(got, expected))
             target = CPU_TARGETS.get((case.op, case.size)) if name == "cpu" else None
             rows.append(Row(case.op, case.size, batch, name, round(ms, 3), round(ref_ms / ms, 2), exact, target))
     return rows
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PointSDError("--device cuda: no CUDA device is available")
-    batch = 2 if args.quick else 32
+    batch = 1 if args.quick else 32
     torch.set_grad_enabled(False)
     rows = benchmark(device, batch, args.repeats)
     meta = run_metadata(profile="quick" if args.quick else "full", protocol="bench-ops", seed=SEED,
@@ -177,5 +178,5 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed calls per cell (median)")
-    p.add_argument("--quick", action="store_true", help="batch 2 instead of 32: a smoke test")
+    p.add_argument("--quick", action="store_true", help="batch 1 instead of 32: a smoke test")
     p.set_defaults(func=run)
