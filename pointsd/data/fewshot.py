@@ -19,8 +19,15 @@ NUM_FOLDS = 10
 
 
 def fold_path(root: str | os.PathLike, way: int, shot: int, fold: int) -> Path:
-    """``root/ModelNetFewshot/{way}way_{shot}shot/{fold}.pkl`` (or relative to the few-shot folder itself)."""
-    return dataset_dir(root, MODELNET_FEWSHOT) / f"{way}way_{shot}shot" / f"{fold}.pkl"
+    """``ModelNetFewshot/{way}way_{shot}shot/{fold}.pkl`` under the data root or the few-shot folder itself.
+
+    The public code reads ``5way_10shot`` while its DATASET.md tree shows ``5way10shot``; both are accepted
+    (the underscore form when neither exists, so the error names the expected file).
+    """
+    base = dataset_dir(root, MODELNET_FEWSHOT)
+    plain = base / f"{way}way{shot}shot" / f"{fold}.pkl"
+    underscored = base / f"{way}way_{shot}shot" / f"{fold}.pkl"
+    return plain if plain.is_file() and not underscored.is_file() else underscored
 
 
 def read_fold(path: Path, way: int, split: str) -> tuple[list[np.ndarray], np.ndarray]:

@@ -16,15 +16,17 @@ ULIP_RENDERS = "rgb_depth_rendered_images"
 
 
 def dataset_dir(root: str | os.PathLike, subpath: str) -> Path:
-    """The dataset folder: ``root/subpath`` when it exists, else ``root`` itself (already the dataset folder).
+    """The dataset folder: ``root/subpath``, else ``root/<last part of subpath>``, else ``root`` itself.
 
     Raises :class:`PointSDError` when ``root`` does not exist.
     """
     root = Path(root)
     if not root.is_dir():
         raise PointSDError(f"{root}: dataset folder does not exist")
-    nested = root / subpath
-    return nested if nested.is_dir() else root
+    for candidate in (root / subpath, root / Path(subpath).name):
+        if candidate.is_dir():
+            return candidate
+    return root
 
 
 def require_file(path: Path) -> Path:
