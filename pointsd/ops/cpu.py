@@ -1,7 +1,8 @@
 """Fast CPU backend: numba kernels over numpy views of contiguous float32 tensors.
 
 Every kernel computes squared distances with the same float32 formula as
-:mod:`pointsd.ops.reference` (``dx*dx + dy*dy + dz*dz``, left to right, no fused multiply-add),
+:mod:`pointsd.ops.reference` (``d = a - b``, then ``dx*dx + dy*dy + dz*dz`` left to right; numba
+does not contract to fused multiply-add without ``fastmath``),
 so indices are identical to the reference, ties included:
 FPS keeps the first maximum (lowest index); KNN / three_nn keep a list sorted by
 ``(distance, index)``, a later point replacing the k-th only when strictly closer.
@@ -20,15 +21,6 @@ _F32_INF = np.float32(np.inf)
 
 
 @numba.njit(cache=True, inline="always")
-def _sqdist(a: np.ndarray, i: int, b: np.ndarray, j: int) -> np.float32:
-    """Squared distance between ``a[i]`` and ``b[j]`` (both ``(·,3)`` float32), in float32."""
-    dx = a[i, 0] - b[j, 0]
-    dy = a[i, 1] - b[j, 1]
-    dz = a[i, 2] - b[j, 2]
-    return dx * dx + dy * dy + dz * dz
-
-
-@numba.njit(cache=True, inline="always")
 def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     """One cloud: ``pts (N,3)`` → ``out (n,)`` int64."""
     N = pts.shape[0]
@@ -36,13 +28,17 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     cur = start
     for i in range(n):
         out[i] = cur
+        cx, cy, cz = pts[cur, 0], pts[cur, 1], pts[cur, 2]
         best = np.float32(-1.0)
         best_j = 0
         for j in range(N):
-            d = _sqdist(pts, j, pts, cur)
-            dist[j] = min(dist[j], d)
-            if dist[j] > best:
-                best = dist[j]
+            dx = pts[j, 0] - cx
+            dy = pts[j, 1] - cy
+            dz = pts[j, 2] - cz
+            d = min(dist[j], dx * dx + dy * dy + dz * dz)
+            dist[j] = d
+            if d > best:
+                best = d
                 best_j = j
         cur = best_j
 
@@ -51,23 +47,36 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
 def _k_smallest(q: np.ndarray, i: int, pts: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
     """The ``k`` points of ``pts (N,3)`` nearest to ``q[i]``, sorted by (distance, index).
 
-    Insertion into a sorted list of length ``k``; a candidate enters only when strictly closer
-    than the current k-th, and is placed after equal distances, so ties keep the lower index.
+    Insertion into a sorted list of length ``k``; once full, a candidate enters only when strictly
+    closer than the k-th, and it is placed after equal distances, so ties keep the lower index.
     """
-    N = pts.shape[0]
-    for t in range(k):
-        out_d[t] = _F32_INF
-        out_i[t] = -1
-    for j in range(N):
-        d = _sqdist(q, i, pts, j)
-        if d < out_d[k - 1] or out_i[k - 1] < 0:
+    qx, qy, qz = q[i, 0], q[i, 1], q[i, 2]
+    best_d = np.empty(k, dtype=np.float32)
+    best_i = np.empty(k, dtype=np.int64)
+    filled = 0
+    worst = _F32_INF
+    for j in range(pts.shape[0]):
+        dx = qx - pts[j, 0]
+        dy = qy - pts[j, 1]
+        dz = qz - pts[j, 2]
+        d = dx * dx + dy * dy + dz * dz
+        if filled < k:
+            t = filled
+            filled += 1
+        elif d < worst:
             t = k - 1
-            while t > 0 and (out_d[t - 1] > d or out_i[t - 1] < 0):
-                out_d[t] = out_d[t - 1]
-                out_i[t] = out_i[t - 1]
-                t -= 1
-            out_d[t] = d
-            out_i[t] = j
+        else:
+            continue
+        while t > 0 and best_d[t - 1] > d:
+            best_d[t] = best_d[t - 1]
+            best_i[t] = best_i[t - 1]
+            t -= 1
+        best_d[t] = d
+        best_i[t] = j
+        if filled == k:
+            worst = best_d[k - 1]
+    out_d[:] = best_d
+    out_i[:] = best_i
 
 
 @numba.njit(cache=True, inline="always")
@@ -76,24 +85,28 @@ def _chamfer_one(x: np.ndarray, y: np.ndarray, d1: np.ndarray, i1: np.ndarray, d
 
     ``x (N,3)``, ``y (M,3)`` → ``d1, i1 (N,)``, ``d2, i2 (M,)``.
     """
-    N = x.shape[0]
     M = y.shape[0]
-    for j in range(M):
-        d2[j] = _F32_INF
-        i2[j] = 0
-    for i in range(N):
+    col_d = np.full(M, _F32_INF, dtype=np.float32)
+    col_i = np.zeros(M, dtype=np.int64)
+    for i in range(x.shape[0]):
+        xx, xy, xz = x[i, 0], x[i, 1], x[i, 2]
         best = _F32_INF
         best_j = 0
         for j in range(M):
-            d = _sqdist(x, i, y, j)
+            dx = xx - y[j, 0]
+            dy = xy - y[j, 1]
+            dz = xz - y[j, 2]
+            d = dx * dx + dy * dy + dz * dz
             if d < best:
                 best = d
                 best_j = j
-            if d < d2[j]:
-                d2[j] = d
-                i2[j] = i
+            if d < col_d[j]:
+                col_d[j] = d
+                col_i[j] = i
         d1[i] = best
         i1[i] = best_j
+    d2[:] = col_d
+    i2[:] = col_i
 
 
 @numba.njit(cache=True, inline="always")
