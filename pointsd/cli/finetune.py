@@ -1,0 +1,130 @@
+"""``pointsd finetune`` (one classification run) and ``pointsd finetune-aggregate`` (mean ± std over seeds).
+
+Every hyper-parameter is a flag; flags left out take the task's SPEC §4 paper value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pointsd.cli._args import existing_path, non_negative_float, positive_int
+from pointsd.errors import PointSDError
+from pointsd.train import finetune as ft
+from pointsd.train.metrics import aggregate_seeds
+from pointsd.utils import atomic
+
+PRESET_KEYS = ("npoints", "num_group", "group_size", "lr", "epochs", "augment", "votes")
+BACKBONE_KEYS = ("trans_dim", "depth", "num_heads", "encoder_dims", "drop_path_rate")
+
+
+def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> None:
+    """Flags shared by ``finetune`` and ``fewshot``: model, optimiser, schedule, protocol, run."""
+    p.add_argument("--init", default="scratch", help="checkpoint path (any public layout) or 'scratch'")
+    p.add_argument("--out", type=Path, required=True, help="run folder (metrics.json, metrics.jsonl, best.pt)")
+    p.add_argument("--protocol", choices=ft.PROTOCOLS, default="paper",
+                   help="paper: best epoch on the test set; honest: best epoch on a validation split")
+    p.add_argument("--val-fraction", type=non_negative_float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--eval-batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=non_negative_float)
+    p.add_argument("--optimizer", choices=ft.OPTIMIZERS, default="sgd")
+    p.add_argument("--momentum", type=non_negative_float, default=0.9)
+    p.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
+    p.add_argument("--warmup-epochs", type=int, default=10)
+    p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
+    p.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
+    p.add_argument("--npoints", type=positive_int)
+    p.add_argument("--num-group", type=positive_int)
+    p.add_argument("--group-size", type=positive_int)
+    p.add_argument("--oversample", type=non_negative_float, default=1.2, help="FPS to this × npoints, then subset")
+    p.add_argument("--augment", choices=ft.AUGMENTS)
+    if with_votes:
+        p.add_argument("--votes", type=int, help="test-time votes (0: none; ModelNet40 default 10)")
+    p.add_argument("--trans-dim", type=positive_int, default=384)
+    p.add_argument("--depth", type=positive_int, default=12)
+    p.add_argument("--num-heads", type=positive_int, default=6)
+    p.add_argument("--encoder-dims", type=positive_int, default=256)
+    p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
+    p.add_argument("--profile", default="default", help="profile name recorded in the metrics")
+    p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
+    """Namespace → :class:`FinetuneConfig`, unset preset values filled from the task's SPEC row."""
+    preset = ft.apply_preset({k: getattr(args, k, None) for k in PRESET_KEYS}, task)
+    return ft.FinetuneConfig(
+        task=task, out_dir=args.out, init=args.init, protocol=args.protocol, val_fraction=args.val_fraction,
+        seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,
+        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
+        label_smoothing=args.label_smoothing, oversample=args.oversample, num_workers=args.num_workers,
+        max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile, data_profile=args.data_profile,
+        progress=not args.no_progress, command=list(sys.argv),
+        backbone=ft.BackboneConfig(**{k: getattr(args, k) for k in BACKBONE_KEYS}),
+        **preset,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("finetune", help="fine-tune a classifier (ScanObjectNN, ModelNet40/10)",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--task", required=True, choices=[t for t in ft.TASKS if t != "fewshot"])
+    p.add_argument("--data-root", type=existing_path, help="SPEC §5 data root (modelnet10: its h5 folder)")
+    p.add_argument("--train-file", type=existing_path, help="modelnet10: train h5 (default DATA_ROOT/train.h5)")
+    p.add_argument("--test-file", type=existing_path, help="modelnet10: test h5 (default DATA_ROOT/test.h5)")
+    p.add_argument("--names-file", type=existing_path, help="modelnet10: class names, one per line")
+    p.add_argument("--up-axis", choices=("y", "z"), default=None,
+                   help="the data's up axis (modelnet10 default z; rotations act about it)")
+    add_training_flags(p)
+    p.set_defaults(func=_run)
+
+    a = subparsers.add_parser("finetune-aggregate", help="mean ± std of finetune metrics over seeds")
+    a.add_argument("--inputs", type=existing_path, nargs="+", required=True, help="metrics.json files")
+    a.add_argument("--out", type=Path, required=True)
+    a.set_defaults(func=_aggregate)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args, args.task)
+    up_axis = args.up_axis or ("z" if args.task == "modelnet10" else "y")
+    data = ft.load_task_data(args.task, args.data_root, train_file=args.train_file, test_file=args.test_file,
+                             names_file=args.names_file, up_axis=up_axis)
+    result = ft.run_finetune(cfg, data, extra={"up_axis": up_axis})
+    test = result["test"]
+    line = f"{args.task} [{cfg.protocol}] epoch {result['selected_epoch']}: test acc {test['overall_acc']:.2f}"
+    if "voting_acc" in test:
+        line += f", voting acc {test['voting_acc']:.2f}"
+    print(line + f", last-epoch acc {result['last_epoch_acc']:.2f} → {cfg.out_dir / 'metrics.json'}")
+    return 0
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    records = []
+    for path in args.inputs:
+        try:
+            records.append(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as err:
+            raise PointSDError(f"{path}: not a JSON metrics file ({err})") from err
+    groups = {(r.get("task"), r.get("protocol"), r.get("init")) for r in records}
+    if len(groups) != 1:
+        raise PointSDError(f"inputs mix tasks/protocols/inits: {sorted(map(str, groups))}")
+    keys = ["test.overall_acc", "test.mean_class_acc", "last_epoch_acc"]
+    if all("voting_acc" in r.get("test", {}) for r in records):
+        keys.append("test.voting_acc")
+    task, protocol, init = groups.pop()
+    summary = {"task": task, "protocol": protocol, "init": init, "std": "population (ddof=0)",
+               "seeds": [r.get("meta", {}).get("seed") for r in records],
+               "inputs": [str(p) for p in args.inputs], "stats": aggregate_seeds(records, keys)}
+    atomic.write_json(args.out, summary)
+    print(json.dumps(summary["stats"], indent=1))
+    return 0
