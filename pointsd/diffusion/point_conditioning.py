@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import torch
 from diffusers import UNet2DConditionModel
-from diffusers.models.attention_processor import AttnProcessor2_0, IPAdapterAttnProcessor2_0
+from diffusers.models.attention_processor import (
+    AttnProcessor,
+    AttnProcessor2_0,
+    IPAdapterAttnProcessor,
+    IPAdapterAttnProcessor2_0,
+)
 from diffusers.models.embeddings import IPAdapterPlusImageProjection
 from torch import nn
 
@@ -39,11 +44,12 @@ class GlobalProjection(nn.Module):
 
 
 class SelfAttnProcessor(nn.Module):
-    """diffusers' ``AttnProcessor2_0`` as a parameter-free Module, so ``adapter_modules`` keeps official indices."""
+    """diffusers' ``AttnProcessor2_0`` (or the eager ``AttnProcessor``) as a parameter-free Module, so
+    ``adapter_modules`` keeps the official indices."""
 
-    def __init__(self) -> None:
+    def __init__(self, sdpa: bool = True) -> None:
         super().__init__()
-        self.processor = AttnProcessor2_0()
+        self.processor = AttnProcessor2_0() if sdpa else AttnProcessor()
 
     def forward(
         self, attn: nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
@@ -53,22 +59,23 @@ class SelfAttnProcessor(nn.Module):
 
 
 def install_ip_adapter(
-    unet: UNet2DConditionModel, num_tokens: int = NUM_POINT_TOKENS, scale: float = 1.0
+    unet: UNet2DConditionModel, num_tokens: int = NUM_POINT_TOKENS, scale: float = 1.0, sdpa: bool = True
 ) -> nn.ModuleList:
     """Put IP-adapter processors on every ``attn2`` of ``unet``; returns the trainable ``adapter_modules``.
 
     Self-attention layers get :class:`SelfAttnProcessor` (no parameters), so the ModuleList indices are
-    those of ``unet.attn_processors`` as in the official IP-Adapter training script.
+    those of ``unet.attn_processors`` as in the official IP-Adapter training script. ``sdpa=False``
+    installs the eager (non-SDPA) variants with the same parameters (the benchmark's reference mode).
     """
     attention_modules = dict(unet.named_modules())
     processors: dict[str, nn.Module] = {}
     for name in unet.attn_processors:
         layer = attention_modules[name.removesuffix(".processor")]
         if not name.endswith("attn2.processor"):
-            processors[name] = SelfAttnProcessor()
+            processors[name] = SelfAttnProcessor(sdpa)
             continue
         hidden_size = layer.to_q.out_features
-        proc = IPAdapterAttnProcessor2_0(
+        proc = (IPAdapterAttnProcessor2_0 if sdpa else IPAdapterAttnProcessor)(
             hidden_size=hidden_size, cross_attention_dim=layer.to_k.in_features, num_tokens=(num_tokens,),
             scale=scale,
         )

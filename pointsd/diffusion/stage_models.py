@@ -69,12 +69,12 @@ class ResamplerConfig:
 class Stage1Model(nn.Module):
     """Backbone + global projection + UNet with IP layers; only the UNet's IP layers are trainable in it."""
 
-    def __init__(self, backbone: PointTransformer, unet: UNet2DConditionModel) -> None:
+    def __init__(self, backbone: PointTransformer, unet: UNet2DConditionModel, sdpa: bool = True) -> None:
         super().__init__()
         self.backbone = backbone
         self.global_proj = GlobalProjection(backbone.global_dim, unet.config.cross_attention_dim)
         unet.requires_grad_(False)
-        install_ip_adapter(unet)
+        install_ip_adapter(unet, sdpa=sdpa)
         self.unet = unet
 
     def adapter_modules(self) -> nn.ModuleList:
