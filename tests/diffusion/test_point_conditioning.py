@@ -79,3 +79,14 @@ def test_global_projection_and_resampler_shapes() -> None:
     out = resampler(torch.randn(3, 1, 96))
     assert out.shape == (3, 1, 80)
     assert torch.allclose(out.std(-1, unbiased=False), torch.ones(3, 1), atol=1e-3)  # final LayerNorm
+
+
+def test_eager_reference_processors_match_sdpa(tiny_sd: Path) -> None:
+    a, b = load_stable_diffusion(tiny_sd).unet, load_stable_diffusion(tiny_sd).unet
+    adapter_a, adapter_b = install_ip_adapter(a, sdpa=True), install_ip_adapter(b, sdpa=False)
+    assert list(adapter_a.state_dict()) == list(adapter_b.state_dict())
+    torch.manual_seed(0)
+    latents, t, tokens = torch.randn(2, 4, 8, 8), torch.tensor([500, 999]), torch.randn(2, 4, 64)
+    out_a = a(latents, t, encoder_hidden_states=point_encoder_states(tokens)).sample
+    out_b = b(latents, t, encoder_hidden_states=point_encoder_states(tokens)).sample
+    assert torch.allclose(out_a, out_b, atol=1e-5)
