@@ -160,8 +160,8 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PointSDError("--device cuda: no CUDA device is available")
     batch = 1 if args.quick else 32
-    torch.set_grad_enabled(False)
-    rows = benchmark(device, batch, args.repeats)
+    with torch.no_grad():
+        rows = benchmark(device, batch, args.repeats)
     meta = run_metadata(profile="quick" if args.quick else "full", protocol="bench-ops", seed=SEED,
                         device=device, torch_threads=torch.get_num_threads())
     if args.json:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from pointsd.cli import main
 
 
 def test_bench_ops_quick_json(capsys):
     assert main(["bench", "ops", "--quick", "--json", "--repeats", "1"]) == 0
+    assert torch.is_grad_enabled()  # the command leaves no global state behind
     report = json.loads(capsys.readouterr().out)
     assert report["bench"] == "ops" and report["meta"]["profile"] == "quick"
     rows = report["rows"]
