@@ -173,7 +173,7 @@ def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
     """ShapeNet-55 + ULIP renders for training, ModelNet40 for the probe (unless ``probe_every`` is None)."""
     from pointsd.data.modelnet40 import ModelNet40
     from pointsd.data.paths import SHAPENET55, ULIP_RENDERS
-    from pointsd.data.shapenet55 import ShapeNet55Pretrain
+    from pointsd.data.ulip_renders import ShapeNet55Pretrain
 
     if cfg.data_root is None:
         raise PointSDError("pre-training needs --data-root")

@@ -108,7 +108,7 @@ def test_stage1_then_stage2_end_to_end(sd_dir: Path, tmp_path: Path) -> None:
     assert not [k for k in report.missing if not k.startswith("cls_head_finetune")]
     state = torch.load(tmp_path / "s2" / "ckpt-stage2.pt", weights_only=True)
     assert torch.equal(clf.state_dict()["reduce_dim.weight"], state["reduce_dim.weight"])
-    assert time.perf_counter() - start < 60
+    assert time.perf_counter() - start < 90  # ~25-35 s measured on 2 shared CPU cores
 
 
 def test_missing_stage1_checkpoint_and_sd_folder(sd_dir: Path, tmp_path: Path) -> None:
