@@ -91,8 +91,8 @@ def three_interpolate(features: torch.Tensor, idx: torch.Tensor, weight: torch.T
 
     ``features (B,C,m)``, ``idx (B,n,3)`` integer in ``[0,m)``, ``weight (B,n,3)`` → ``(B,C,n)``.
     """
-    validate.points("features", features, width=None)
-    validate.points("weight", weight)
+    validate.points("features", features, width=None, finite=False)
+    validate.points("weight", weight, finite=False)
     B, _, m = features.shape
     idx64 = validate.indices("idx", idx, (B, weight.shape[1], 3), m, features.device)
     validate.same_batch("features", features, "weight", weight)

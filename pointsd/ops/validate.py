@@ -7,8 +7,8 @@ import torch
 from pointsd.errors import PointSDError
 
 
-def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:
-    """A floating ``(B,N,width)`` tensor of finite values, returned as contiguous float32."""
+def points(name: str, t: object, width: int | None = 3, finite: bool = True) -> torch.Tensor:
+    """A floating ``(B,N,width)`` tensor (of finite values if ``finite``), returned as contiguous float32."""
     if not isinstance(t, torch.Tensor):
         raise PointSDError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
     if t.dim() != 3:
@@ -17,7 +17,7 @@ def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:
         raise PointSDError(f"{name}: last dimension must be {width}, got shape {tuple(t.shape)}")
     if not t.is_floating_point():
         raise PointSDError(f"{name}: expected a floating tensor, got {t.dtype}")
-    if t.numel() and not bool(torch.isfinite(t).all()):
+    if finite and t.numel() and not bool(torch.isfinite(t).all()):
         raise PointSDError(f"{name}: contains NaN or infinite values")
     return t.detach().float().contiguous()
 
