@@ -184,7 +184,8 @@ def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
     )
     probe = None
     if cfg.probe_every is not None:
-        probe = ProbeSets(ModelNet40(root, "train"), ModelNet40(root, "test"))
+        n = cfg.probe.num_points
+        probe = ProbeSets(ModelNet40(root, "train", num_points=n), ModelNet40(root, "test", num_points=n))
     return train_set, probe
 
 
