@@ -7,7 +7,7 @@ Workloads (SPEC §4, paper backbone 384×12): ScanObjectNN hardest (2048 points,
 
 - ``reference``: fp32, naive torch point ops (``pointsd.ops`` backend ``reference``), eager;
 - ``fast``: bf16 autocast, the fast ops backend (``auto``: Triton on CUDA, numba on CPU),
-  ``torch.compile`` of the model (on CUDA by default; ``--compile`` forces it on CPU).
+  ``torch.compile`` of the patch embedding and blocks (on CUDA by default; ``--compile`` forces it on CPU).
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from pointsd import ops
 from pointsd.cli._args import positive_int
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
-from pointsd.train.finetune import BackboneConfig, FinetuneConfig, augment_batch, build_classifier
+from pointsd.train.finetune import (
+    BackboneConfig,
+    FinetuneConfig,
+    augment_batch,
+    build_classifier,
+    compile_dense_parts,
+)
 from pointsd.utils.run_info import run_metadata
 
 MODES = ("reference", "fast")
@@ -106,15 +112,6 @@ def measure(work: Workload, mode: str, device: torch.device, batch_size: int, wa
             "compiled": compile_model, "samples_per_s": steps * batch_size / seconds}
 
 
-def compile_dense_parts(model: torch.nn.Module) -> None:
-    """``torch.compile`` the patch embedding and the transformer blocks in place (state-dict keys kept).
-
-    Grouping (FPS / KNN through :mod:`pointsd.ops`) stays eager: its kernels are not traceable.
-    """
-    model.encoder.compile()
-    model.blocks.compile()
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -144,7 +141,7 @@ def _bench(args: argparse.Namespace) -> int:
     print(f"fine-tuning training throughput on {report['meta']['device']} (batch {batch}, {steps} timed steps)")
     print(f"{'task':<14}{'mode':<11}{'ops':<11}{'compiled':<10}{'samples/s':>10}")
     for r in rows:
-        print(f"{r['task']:<14}{r['mode']:<11}{r['ops_backend']:<11}{str(r['compiled']):<10}{r['samples_per_s']:>10.2f}")
+        print(f"{r['task']:<14}{r['mode']:<11}{r['ops_backend']:<11}{r['compiled']!s:<10}{r['samples_per_s']:>10.2f}")
     for t, s in speedups.items():
         print(f"{t}: fast / reference = {s:.2f}×")
     return 0

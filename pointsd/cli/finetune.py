@@ -53,6 +53,7 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--encoder-dims", type=positive_int, default=256)
     p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
     p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="torch.compile the patch embedding and blocks")
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
     p.add_argument("--profile", default="default", help="profile name recorded in the metrics")
     p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
@@ -68,7 +69,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
         eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
         label_smoothing=args.label_smoothing, oversample=args.oversample, num_workers=args.num_workers,
-        max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile, data_profile=args.data_profile,
+        compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
+        data_profile=args.data_profile,
         progress=not args.no_progress, command=list(sys.argv),
         backbone=ft.BackboneConfig(**{k: getattr(args, k) for k in BACKBONE_KEYS}),
         **preset,

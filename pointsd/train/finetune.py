@@ -16,9 +16,10 @@ the logits of ``votes`` fresh subsets of that pool, each with the scale/translat
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,6 +108,7 @@ class FinetuneConfig:
     augment: str = "scale_translate"
     votes: int = 0
     num_workers: int = 0
+    compile: bool = False
     max_steps_per_epoch: int | None = None
     profile: str = "default"
     data_profile: str = "synthetic"
@@ -186,6 +188,15 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
         plain = p.ndim <= 1 or name.endswith(("cls_token", "cls_pos"))
         (no_decay if plain else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def compile_dense_parts(model: torch.nn.Module) -> None:
+    """``torch.compile`` the patch embedding and the transformer blocks in place (state-dict keys kept).
+
+    Grouping (FPS / KNN through :mod:`pointsd.ops`) stays eager: its kernels are not traceable.
+    """
+    model.encoder.compile()
+    model.blocks.compile()
 
 
 def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
@@ -290,6 +301,8 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    if cfg.compile:
+        compile_dense_parts(accelerator.unwrap_model(model))
 
     test_pool, test_labels = fps_pool(data.test, cfg.npoints, cfg.oversample, device, cfg.eval_batch_size)
     select_pool, select_labels = (test_pool, test_labels) if val_set is None else fps_pool(

@@ -9,7 +9,7 @@ the Point-BERT / Point-MAE few-shot tables.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch

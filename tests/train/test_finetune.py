@@ -16,9 +16,9 @@ from pointsd.models.checkpoints import save_backbone
 from pointsd.train import finetune as ft
 from pointsd.train import loop
 
-TINY = dict(npoints=64, num_group=8, group_size=8, batch_size=8, eval_batch_size=16, warmup_epochs=0,
-            lr=0.01, progress=False, backbone=ft.BackboneConfig(trans_dim=32, depth=1, num_heads=2,
-                                                                encoder_dims=32, drop_path_rate=0.0))
+TINY = {"npoints": 64, "num_group": 8, "group_size": 8, "batch_size": 8, "eval_batch_size": 16,
+        "warmup_epochs": 0, "lr": 0.01, "progress": False,
+        "backbone": ft.BackboneConfig(trans_dim=32, depth=1, num_heads=2, encoder_dims=32, drop_path_rate=0.0)}
 TINY_FLAGS = ["--npoints", "64", "--num-group", "8", "--group-size", "8", "--batch-size", "8",
               "--eval-batch-size", "16", "--warmup-epochs", "0", "--trans-dim", "32", "--depth", "1",
               "--num-heads", "2", "--encoder-dims", "32", "--epochs", "1", "--no-progress", "--seed", "0"]

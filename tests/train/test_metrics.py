@@ -84,7 +84,7 @@ def test_stratified_split_disjoint_stratified_seeded():
     tr, va = stratified_split(labels, 0.2, seed=3)
     assert set(tr).isdisjoint(va) and len(tr) + len(va) == labels.size
     assert np.bincount(labels[va]).tolist() == [2, 4, 6, 8]
-    tr2, va2 = stratified_split(labels, 0.2, seed=3)
+    _, va2 = stratified_split(labels, 0.2, seed=3)
     assert np.array_equal(va, va2)
     assert not np.array_equal(va, stratified_split(labels, 0.2, seed=4)[1])
     with pytest.raises(PointSDError):
