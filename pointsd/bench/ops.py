@@ -1,9 +1,10 @@
 """``pointsd bench ops``: point ops, op × size × implementation → median ms, speed-up, exactness.
 
 Every implementation's output is compared with the naive reference (``torch.equal`` on indices
-and distances). Fast backends are called once untimed first (numba / Triton compilation); then
-each repeat times one call of every implementation in turn, and the median is reported. The reference runs in batch chunks of at most ``2**26`` point pairs so that
-the naive broadcasts fit in memory; that splits the same work and does not change what is timed.
+and distances). Fast backends run through the public :mod:`pointsd.ops` (validation included)
+and are called once untimed first (numba / Triton compilation); then each repeat times one call
+of every implementation in turn, and the median is reported. The reference runs in batch chunks
+of at most ``2**26`` point pairs so that its broadcasts fit in memory (the same work, split).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ class Case:
 
     op: str
     size: str
-    batch: int
     pairs_per_item: int
     run: Callable[..., tuple[torch.Tensor, ...]]
 
@@ -84,17 +84,17 @@ def cases(batch: int, device: torch.device) -> list[Case]:
     for N, n in [(1024, 64), (2048, 128), (8192, 1024)]:
         xyz = torch.randn(batch, N, 3, generator=gen).to(device)
         centres = reference.gather(xyz, ops.furthest_point_sample(xyz, n))
-        out.append(Case("fps", f"{N}->{n}", batch, N,
+        out.append(Case("fps", f"{N}->{n}", N,
                         lambda o, s=slice(None), x=xyz, n=n: (o.furthest_point_sample(x[s], n),)))
-        out.append(Case("knn", f"{N}->{n} k=32", batch, N * n,
+        out.append(Case("knn", f"{N}->{n} k=32", N * n,
                         lambda o, s=slice(None), q=centres, x=xyz: o.knn_with_dist(q[s], x[s], 32)))
     pts = torch.randn(batch, 2048, 3, generator=gen).to(device)
     known = reference.gather(pts, ops.furthest_point_sample(pts, 128))
-    out.append(Case("three_nn", "2048x128", batch, 2048 * 128,
+    out.append(Case("three_nn", "2048x128", 2048 * 128,
                     lambda o, s=slice(None): o.three_nn(pts[s], known[s])))
     x = torch.randn(batch, 1024, 3, generator=gen).to(device)
     y = torch.randn(batch, 1024, 3, generator=gen).to(device)
-    out.append(Case("chamfer", "1024x1024", batch, 1024 * 1024,
+    out.append(Case("chamfer", "1024x1024", 1024 * 1024,
                     lambda o, s=slice(None): o.chamfer_distance(x[s], y[s])))
     return out
 

@@ -6,6 +6,8 @@ does not contract to fused multiply-add without ``fastmath``),
 so indices are identical to the reference, ties included:
 FPS keeps the first maximum (lowest index); KNN / three_nn keep a list sorted by
 ``(distance, index)``, a later point replacing the k-th only when strictly closer.
+Distances are computed a row at a time over coordinate columns (x, y, z arrays), which LLVM
+vectorises; selections then run over the row.
 Inputs reach these functions already validated, cast to float32 and made contiguous.
 """
 
@@ -74,22 +76,27 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, inline="always")
-def _k_smallest(q: np.ndarray, i: int, pts: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
-    """The ``k`` points of ``pts (N,3)`` nearest to ``q[i]``, sorted by (distance, index).
+def _sq_row(q: np.ndarray, i: int, px: np.ndarray, py: np.ndarray, pz: np.ndarray, row: np.ndarray) -> None:
+    """``row[j] = |q_i - p_j|²`` for coordinate columns ``px, py, pz (N,)`` (vectorised)."""
+    qx, qy, qz = q[i, 0], q[i, 1], q[i, 2]
+    for j in range(row.shape[0]):
+        dx = qx - px[j]
+        dy = qy - py[j]
+        dz = qz - pz[j]
+        row[j] = dx * dx + dy * dy + dz * dz
+
+
+@numba.njit(cache=True, inline="always")
+def _k_smallest(row: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
+    """The ``k`` smallest entries of ``row (N,)``, sorted by (value, index).
 
     Insertion into a sorted list of length ``k``; once full, a candidate enters only when strictly
-    closer than the k-th, and it is placed after equal distances, so ties keep the lower index.
+    smaller than the k-th, and it is placed after equal values, so ties keep the lower index.
     """
-    qx, qy, qz = q[i, 0], q[i, 1], q[i, 2]
-    best_d = np.empty(k, dtype=np.float32)
-    best_i = np.empty(k, dtype=np.int64)
     filled = 0
     worst = _F32_INF
-    for j in range(pts.shape[0]):
-        dx = qx - pts[j, 0]
-        dy = qy - pts[j, 1]
-        dz = qz - pts[j, 2]
-        d = dx * dx + dy * dy + dz * dz
+    for j in range(row.shape[0]):
+        d = row[j]
         if filled < k:
             t = filled
             filled += 1
@@ -97,46 +104,74 @@ def _k_smallest(q: np.ndarray, i: int, pts: np.ndarray, k: int, out_d: np.ndarra
             t = k - 1
         else:
             continue
-        while t > 0 and best_d[t - 1] > d:
-            best_d[t] = best_d[t - 1]
-            best_i[t] = best_i[t - 1]
+        while t > 0 and out_d[t - 1] > d:
+            out_d[t] = out_d[t - 1]
+            out_i[t] = out_i[t - 1]
             t -= 1
-        best_d[t] = d
-        best_i[t] = j
+        out_d[t] = d
+        out_i[t] = j
         if filled == k:
-            worst = best_d[k - 1]
-    out_d[:] = best_d
-    out_i[:] = best_i
+            worst = out_d[k - 1]
+
+
+@numba.njit(cache=True, inline="always")
+def _knn_cloud(q: np.ndarray, pts: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
+    """All queries of one cloud: ``q (M,3)``, ``pts (N,3)`` → ``out_d, out_i (M,k)``."""
+    px = np.ascontiguousarray(pts[:, 0])
+    py = np.ascontiguousarray(pts[:, 1])
+    pz = np.ascontiguousarray(pts[:, 2])
+    row = np.empty(pts.shape[0], dtype=np.float32)
+    for m in range(q.shape[0]):
+        _sq_row(q, m, px, py, pz, row)
+        _k_smallest(row, k, out_d[m], out_i[m])
+
+
+@numba.njit(cache=True, inline="always")
+def _min_value(row: np.ndarray) -> np.float32:
+    """``min(row)`` with eight independent accumulators, so the reduction is vectorised."""
+    N = row.shape[0]
+    N8 = N - N % 8
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = _F32_INF
+    for j in range(0, N8, 8):
+        m0 = min(m0, row[j])
+        m1 = min(m1, row[j + 1])
+        m2 = min(m2, row[j + 2])
+        m3 = min(m3, row[j + 3])
+        m4 = min(m4, row[j + 4])
+        m5 = min(m5, row[j + 5])
+        m6 = min(m6, row[j + 6])
+        m7 = min(m7, row[j + 7])
+    m = min(min(min(m0, m1), min(m2, m3)), min(min(m4, m5), min(m6, m7)))
+    for j in range(N8, N):
+        m = min(m, row[j])
+    return m
 
 
 @numba.njit(cache=True, inline="always")
 def _chamfer_one(x: np.ndarray, y: np.ndarray, d1: np.ndarray, i1: np.ndarray, d2: np.ndarray, i2: np.ndarray) -> None:
-    """One pair of clouds, both directions in one pass over the pairs (first minimum wins).
+    """One pair of clouds, both directions from one distance row per point of ``x``.
 
-    ``x (N,3)``, ``y (M,3)`` → ``d1, i1 (N,)``, ``d2, i2 (M,)``.
+    ``x (N,3)``, ``y (M,3)`` → ``d1, i1 (N,)``, ``d2, i2 (M,)``; the first minimum wins.
     """
     M = y.shape[0]
-    col_d = np.full(M, _F32_INF, dtype=np.float32)
-    col_i = np.zeros(M, dtype=np.int64)
+    px = np.ascontiguousarray(y[:, 0])
+    py = np.ascontiguousarray(y[:, 1])
+    pz = np.ascontiguousarray(y[:, 2])
+    row = np.empty(M, dtype=np.float32)
+    d2[:] = _F32_INF
+    i2[:] = 0
     for i in range(x.shape[0]):
-        xx, xy, xz = x[i, 0], x[i, 1], x[i, 2]
-        best = _F32_INF
-        best_j = 0
+        _sq_row(x, i, px, py, pz, row)
         for j in range(M):
-            dx = xx - y[j, 0]
-            dy = xy - y[j, 1]
-            dz = xz - y[j, 2]
-            d = dx * dx + dy * dy + dz * dz
-            if d < best:
-                best = d
-                best_j = j
-            if d < col_d[j]:
-                col_d[j] = d
-                col_i[j] = i
+            closer = row[j] < d2[j]
+            i2[j] = i if closer else i2[j]
+            d2[j] = row[j] if closer else d2[j]
+        best = _min_value(row)
+        j = 0
+        while row[j] != best:
+            j += 1
         d1[i] = best
-        i1[i] = best_j
-    d2[:] = col_d
-    i2[:] = col_i
+        i1[i] = j
 
 
 @numba.njit(cache=True, inline="always")
@@ -148,10 +183,8 @@ def _interpolate_one(f: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np
 
 # Each kernel has a serial and a parallel driver (distinct functions, so numba's on-disk cache
 # keeps both). Starting the threads costs ~0.1 ms on an idle machine but >10 ms on a loaded one,
-# where a parallel region also waits for its slowest thread; measured on the shared 2-core
-# machine, threads paid off only for the largest calls, so they start above 2**26 distance
-# evaluations (e.g. FPS 32×8192→1024, KNN 32×1024×8192).
-PARALLEL_MIN_WORK = 1 << 26
+# so they start only above 2**23 distance evaluations (tens of ms of serial work).
+PARALLEL_MIN_WORK = 1 << 23
 
 
 @numba.njit(cache=True)
@@ -168,18 +201,14 @@ def _fps_parallel(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
 
 @numba.njit(cache=True)
 def _knn_serial(query: np.ndarray, points: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
-    M = query.shape[1]
-    for r in range(query.shape[0] * M):
-        b, m = r // M, r % M
-        _k_smallest(query[b], m, points[b], k, out_d[b, m], out_i[b, m])
+    for b in range(query.shape[0]):
+        _knn_cloud(query[b], points[b], k, out_d[b], out_i[b])
 
 
 @numba.njit(cache=True, parallel=True)
 def _knn_parallel(query: np.ndarray, points: np.ndarray, k: int, out_d: np.ndarray, out_i: np.ndarray) -> None:
-    M = query.shape[1]
-    for r in numba.prange(query.shape[0] * M):
-        b, m = r // M, r % M
-        _k_smallest(query[b], m, points[b], k, out_d[b, m], out_i[b, m])
+    for b in numba.prange(query.shape[0]):
+        _knn_cloud(query[b], points[b], k, out_d[b], out_i[b])
 
 
 @numba.njit(cache=True)

@@ -23,3 +23,9 @@ def test_bench_ops_quick_json(capsys):
     for r in rows:
         assert r["exact"] is True and r["batch"] == 1
         assert r["median_ms"] > 0 and r["speedup"] > 0
+
+
+def test_bench_ops_cuda_without_gpu_is_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["bench", "ops", "--device", "cuda", "--quick"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
