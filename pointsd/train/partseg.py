@@ -119,7 +119,10 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     select = materialise(split("val")) if honest else test
     select_key = "val_instance_miou" if honest else "test_instance_miou"
 
+    # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
+    depth = cfg.backbone.depth
     model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), num_group=cfg.num_group, group_size=cfg.group_size,
+                                    return_layers=None if depth >= 3 else tuple(range(depth)),
                                     **asdict(cfg.backbone))
     init_report = initialise(model, cfg.init)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
