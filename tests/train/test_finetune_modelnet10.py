@@ -12,6 +12,7 @@ from pointsd.train.splits import stratified_split
 MODELNET10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "modelnet10"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (MODELNET10 / "train.h5").is_file(), reason="real ModelNet10 not present")
 def test_tiny_backbone_learns_real_modelnet10(tmp_path):
     data = ft.load_task_data("modelnet10", MODELNET10, up_axis="z")
@@ -20,10 +21,10 @@ def test_tiny_backbone_learns_real_modelnet10(tmp_path):
     sliced = ft.ClassificationData(Subset(data.train, train_idx.tolist()), Subset(data.test, test_idx.tolist()),
                                    data.class_names)
     cfg = ft.FinetuneConfig(
-        task="modelnet10", out_dir=tmp_path, epochs=4, batch_size=16, eval_batch_size=64, lr=2e-3,
+        task="modelnet10", out_dir=tmp_path, epochs=3, batch_size=8, eval_batch_size=64, lr=2e-3,
         optimizer="adamw", weight_decay=0.05, warmup_epochs=0, npoints=256, num_group=32, group_size=16,
         augment="scale_translate", device="cpu", data_profile="real", progress=False,
         backbone=ft.BackboneConfig(trans_dim=64, depth=2, num_heads=2, encoder_dims=64, drop_path_rate=0.0),
     )
     result = ft.run_finetune(cfg, sliced)
-    assert result["test"]["overall_acc"] >= 40.0  # measured 58.8 (2026-11-24)
+    assert result["test"]["overall_acc"] >= 40.0  # measured 54.9 (2026-11-24)
