@@ -134,6 +134,15 @@ def train(
                 on_best(record)
         log.write({**record, "best": state.best_score})
 
+    last_logged = state.step
+
+    def log_loss(loss: torch.Tensor) -> None:
+        nonlocal last_logged
+        lr = optimizer.param_groups[0]["lr"]
+        log.write({"step": state.step, "epoch": state.epoch, "loss": loss.item(), "lr": lr})
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        last_logged = state.step
+
     steps_per_epoch = _len_or_none(loader, cfg.max_steps_per_epoch)
     bar = tqdm(
         total=cfg.epochs * steps_per_epoch if steps_per_epoch else None,
@@ -159,11 +168,11 @@ def train(
             state.step += 1
             bar.update(1)
             if state.step % cfg.log_every == 0:
-                lr = optimizer.param_groups[0]["lr"]
-                log.write({"step": state.step, "epoch": state.epoch, "loss": loss.item(), "lr": lr})
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+                log_loss(loss)
             if cfg.eval_every and state.step % cfg.eval_every == 0:
                 evaluate()
+        if state.step != last_logged:
+            log_loss(loss)
         state.epoch += 1
         if not cfg.eval_every:
             evaluate()

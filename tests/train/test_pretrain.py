@@ -4,7 +4,6 @@ the stage-2 checkpoint loads into the classifier, clear errors."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -87,7 +86,6 @@ def test_stage2_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
 
 
 def test_stage1_then_stage2_end_to_end(sd_dir: Path, tmp_path: Path) -> None:
-    start = time.perf_counter()
     data, probe = pairs(8), probe_sets()
     s1 = run_pretrain(config(sd_dir, tmp_path / "s1", 1), data, probe)
     for name in ("ckpt-stage1", "global_proj_model", "adapter_modules"):
@@ -108,7 +106,6 @@ def test_stage1_then_stage2_end_to_end(sd_dir: Path, tmp_path: Path) -> None:
     assert not [k for k in report.missing if not k.startswith("cls_head_finetune")]
     state = torch.load(tmp_path / "s2" / "ckpt-stage2.pt", weights_only=True)
     assert torch.equal(clf.state_dict()["reduce_dim.weight"], state["reduce_dim.weight"])
-    assert time.perf_counter() - start < 90  # ~25-35 s measured on 2 shared CPU cores
 
 
 def test_missing_stage1_checkpoint_and_sd_folder(sd_dir: Path, tmp_path: Path) -> None:
