@@ -87,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--names-file", type=existing_path, help="modelnet10: class names, one per line")
     p.add_argument("--up-axis", choices=("y", "z"), default=None,
                    help="the data's up axis (modelnet10 default z; rotations act about it)")
+    p.add_argument("--modelnet40-points", type=positive_int, default=8192,
+                   help="modelnet40: points per shape of the FPS cache (modelnet40_*_{N}pts_fps.dat)")
     add_training_flags(p)
     p.set_defaults(func=_run)
 
@@ -100,7 +102,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, args.task)
     up_axis = args.up_axis or ("z" if args.task == "modelnet10" else "y")
     data = ft.load_task_data(args.task, args.data_root, train_file=args.train_file, test_file=args.test_file,
-                             names_file=args.names_file, up_axis=up_axis)
+                             names_file=args.names_file, up_axis=up_axis,
+                             modelnet40_points=args.modelnet40_points)
     result = ft.run_finetune(cfg, data, extra={"up_axis": up_axis})
     test = result["test"]
     line = f"{args.task} [{cfg.protocol}] epoch {result['selected_epoch']}: test acc {test['overall_acc']:.2f}"

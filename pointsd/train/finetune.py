@@ -380,11 +380,12 @@ def _jsonable(obj: Any) -> Any:
 
 def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None = None,
                    test_file: Path | None = None, names_file: Path | None = None,
-                   up_axis: str = "y") -> ClassificationData:
+                   up_axis: str = "y", modelnet40_points: int = 8192) -> ClassificationData:
     """The train/test datasets of ``task`` from ``data_root`` (SPEC §5 tree), or explicit h5 files.
 
     ``modelnet10`` reads ``train.h5`` / ``test.h5`` / ``shape_names.txt`` (LabelledH5) from
     ``data_root`` unless the files are given; ``up_axis`` is the data's up axis.
+    ``modelnet40_points`` is the point count of the ModelNet40 FPS cache (``*_{N}pts_fps.dat``).
     """
     if task.startswith("scan_"):
         from pointsd.data.scanobjectnn import ScanObjectNN
@@ -397,7 +398,8 @@ def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None
         from pointsd.data.modelnet40 import ModelNet40
 
         root = _need_root(task, data_root)
-        train_set, test_set = ModelNet40(root, "train"), ModelNet40(root, "test")
+        train_set, test_set = (ModelNet40(root, "train", num_points=modelnet40_points),
+                               ModelNet40(root, "test", num_points=modelnet40_points))
         names = getattr(train_set, "names", None) or [str(i) for i in range(40)]
         return ClassificationData(train_set, test_set, list(names))
     if task == "modelnet10":

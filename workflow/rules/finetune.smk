@@ -14,6 +14,7 @@ rule finetune:
     params:
         flags=lambda w: finetune_flags(P["finetune"][w.task]),
         data_profile=P["data_profile"],
+        modelnet40_points=P["finetune_common"]["modelnet40_points"],
     log:
         log("finetune_{task}"),
     benchmark:
@@ -24,6 +25,7 @@ rule finetune:
         mem_mb=8000,
     shell:
         "pointsd finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
+        " --modelnet40-points {params.modelnet40_points}"
         " --init {input.stage2}/ckpt-stage2.pt --out {output.run} {params.flags} > {log} 2>&1"
 
 
