@@ -89,3 +89,12 @@ def test_stratified_split_disjoint_stratified_seeded():
     assert not np.array_equal(va, stratified_split(labels, 0.2, seed=4)[1])
     with pytest.raises(PointSDError):
         stratified_split(labels, 1.5, seed=0)
+
+
+def test_honest_split_keeps_every_class_when_the_fraction_is_too_small() -> None:
+    from pointsd.train.splits import stratified_split
+
+    labels = np.repeat(np.arange(40), 6)  # 240 samples: 10 % would be 24 < 40 classes
+    train_idx, val_idx = stratified_split(labels, 0.1, seed=0)
+    assert set(labels[val_idx]) == set(range(40)) and set(labels[train_idx]) == set(range(40))
+    assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 240
