@@ -25,7 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser("fewshot-aggregate", help="mean ± std (population, ddof=0) over folds")
-    a.add_argument("--inputs", type=existing_path, nargs="+", required=True, help="fold metrics.json files")
+    src = a.add_mutually_exclusive_group(required=True)
+    src.add_argument("--inputs", type=existing_path, nargs="+", help="fold metrics.json files")
+    src.add_argument("--root", type=Path,
+                     help="folder of fold runs ROOT/{way}w{shot}s/fold{fold}/metrics.json (with --ways --shots --folds)")
+    a.add_argument("--ways", type=positive_int, nargs="+", default=[5, 10])
+    a.add_argument("--shots", type=positive_int, nargs="+", default=[10, 20])
+    a.add_argument("--folds", type=int, nargs="+", default=list(range(10)))
     a.add_argument("--out", type=Path, required=True)
     a.set_defaults(func=_aggregate)
 
@@ -39,16 +45,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    inputs = args.inputs or [args.root / f"{w}w{s}s" / f"fold{f}" / "metrics.json"
+                             for w in args.ways for s in args.shots for f in args.folds]
     records = []
-    for path in args.inputs:
+    for path in inputs:
         try:
             records.append(json.loads(Path(path).read_text()))
+        except FileNotFoundError as err:
+            raise PointSDError(f"{path}: fold metrics file is missing") from err
         except json.JSONDecodeError as err:
             raise PointSDError(f"{path}: not a JSON metrics file ({err})") from err
     settings = aggregate_folds(records)
     protocols = sorted({str(r.get("protocol")) for r in records})
-    atomic.write_json(args.out, {"task": "fewshot", "protocols": protocols, "std": "population (ddof=0)",
-                                 "settings": settings, "inputs": [str(p) for p in args.inputs]})
+    inits = sorted({str(r.get("init")) for r in records})
+    summary = {"task": "fewshot", "protocols": protocols, "std": "population (ddof=0)", "settings": settings,
+               "inputs": [str(p) for p in inputs], "meta": records[0].get("meta", {})}
+    if len(protocols) == 1:
+        summary["protocol"] = protocols[0]
+    if len(inits) == 1:
+        summary["init"] = inits[0]
+    atomic.write_json(args.out, summary)
     for name, s in settings.items():
         print(f"{name}: {s['mean']:.1f} ± {s['std']:.1f} ({s['n_folds']} folds)")
     return 0

@@ -42,7 +42,7 @@ def root(tmp_path_factory):
 def test_two_folds_and_aggregate(root, tmp_path, protocol):
     outs = []
     for f in range(2):
-        out = tmp_path / f"fold{f}"
+        out = tmp_path / "5w2s" / f"fold{f}"
         argv = ["fewshot", "--data-root", str(root), "--way", "5", "--shot", "2", "--fold", str(f),
                 "--out", str(out), "--protocol", protocol, "--val-fraction", "0.5", "--seed", str(f), *TINY_FLAGS]
         assert cli_main(argv) == 0
@@ -57,6 +57,12 @@ def test_two_folds_and_aggregate(root, tmp_path, protocol):
     accs = [json.loads(p.read_text())["test"]["overall_acc"] for p in outs]
     assert agg["n_folds"] == 2 and agg["mean"] == pytest.approx(np.mean(accs))
     assert agg["std"] == pytest.approx(np.std(accs))
+    by_root = tmp_path / "by_root.json"
+    assert cli_main(["fewshot-aggregate", "--root", str(tmp_path), "--ways", "5", "--shots", "2",
+                     "--folds", "0", "1", "--out", str(by_root)]) == 0
+    summary = json.loads(by_root.read_text())
+    assert summary["settings"] == json.loads(agg_path.read_text())["settings"]
+    assert summary["protocol"] == protocol and summary["meta"]["data_profile"] == "synthetic"
 
 
 def test_missing_fold_is_a_clear_error(root, tmp_path, capsys):
