@@ -155,9 +155,7 @@ class PatchTransformer(nn.Module):
         self.depth = depth
         self.group_divider = Group(num_group, group_size)
         self.encoder = PatchEmbedding(encoder_dims)
-        # Point-BERT / PointSD bridge 256 → trans_dim with a Linear; Point-MAE embeds straight into
-        # trans_dim and has no ``reduce_dim`` weights, so equal widths mean no bridge at all.
-        self.reduce_dim = nn.Linear(encoder_dims, trans_dim) if encoder_dims != trans_dim else nn.Identity()
+        self.reduce_dim = nn.Linear(encoder_dims, trans_dim)
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
         self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
         self.norm = nn.LayerNorm(trans_dim)

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.e2e
+# The DAG takes minutes on 2 cores: more than the suite-wide per-test timeout allows.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
 
 
 def _copy_checkout(dest: Path) -> None:
@@ -29,7 +30,7 @@ def _copy_checkout(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-def _snakemake(cwd: Path, *args: str, timeout: int = 1500) -> str:
+def _snakemake(cwd: Path, *args: str, timeout: int = 2400) -> str:
     proc = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
     logs = "".join(f"\n--- {p}\n{p.read_text()[-2000:]}" for p in sorted((cwd / "logs").glob("*.log")))

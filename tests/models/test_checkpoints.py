@@ -159,16 +159,3 @@ def test_compiled_model_is_looked_through(tiny, points, tmp_path):
     assert report.missing == [] and report.loaded == len(source.state_dict())
     assert torch.equal(target.reduce_dim.weight, source.reduce_dim.weight)
 
-
-def test_point_mae_layout_without_reduce_dim_loads_completely() -> None:
-    """Point-MAE embeds patches straight into trans_dim: equal widths build no ``reduce_dim``."""
-    source = PointTransformer(trans_dim=48, depth=2, num_heads=2, group_size=8, num_group=8,
-                              encoder_dims=48, drop_path_rate=0.0)
-    assert not any(k.startswith("reduce_dim.") for k in source.state_dict())
-    wrapped = {"base_model": {f"module.MAE_encoder.{k}": v for k, v in source.state_dict().items()}}
-    target = PointTransformer(trans_dim=48, depth=2, num_heads=2, group_size=8, num_group=8,
-                              encoder_dims=48, drop_path_rate=0.0)
-    report = load_pretrained(target, wrapped)
-    assert report.missing == [] and report.mismatched == []
-    points = torch.randn(2, 64, 3)
-    torch.testing.assert_close(source.eval()(points)[0], target.eval()(points)[0])
