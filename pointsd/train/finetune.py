@@ -31,7 +31,7 @@ from pointsd import ops
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
 from pointsd.train import metrics
-from pointsd.train.loop import LoopConfig, make_accelerator, train
+from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
 from pointsd.train.splits import stratified_split
 from pointsd.utils import atomic
 from pointsd.utils.run_info import run_metadata, set_seed
@@ -318,9 +318,7 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
         logits = predict_logits(model, select_pool[:, :cfg.npoints], device, cfg.eval_batch_size)
         return {select_key: metrics.overall_accuracy(logits.argmax(1), select_labels)}
 
-    def on_best(record: dict[str, Any]) -> None:
-        atomic.torch_save(out / "best.pt", {"model": accelerator.unwrap_model(model).state_dict(),
-                                            "epoch": record["epoch"], select_key: record[select_key]})
+    on_best = best_weights_saver(out / "best.pt", accelerator, model, select_key)
 
     loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=select_key, progress=cfg.progress,
@@ -332,9 +330,7 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
 
     model.eval()
     last_logits = predict_logits(model, test_pool[:, :cfg.npoints], device, cfg.eval_batch_size)
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
-    accelerator.unwrap_model(model).load_state_dict(best["model"])
-    model.eval()
+    best = load_best_weights(out / "best.pt", accelerator, model)
     test = classification_report(
         predict_logits(model, test_pool[:, :cfg.npoints], device, cfg.eval_batch_size), test_labels,
         data.class_names)

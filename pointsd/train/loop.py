@@ -181,6 +181,26 @@ def train(
     return state
 
 
+def best_weights_saver(
+    path: Path, accelerator: Accelerator, model: torch.nn.Module, select_key: str
+) -> Callable[[dict[str, Any]], None]:
+    """An ``on_best`` callback: atomically saves ``{"model", "epoch", select_key}`` to ``path``."""
+
+    def save(record: dict[str, Any]) -> None:
+        atomic.torch_save(path, {"model": accelerator.unwrap_model(model).state_dict(),
+                                 "epoch": record["epoch"], select_key: record[select_key]})
+
+    return save
+
+
+def load_best_weights(path: Path, accelerator: Accelerator, model: torch.nn.Module) -> dict[str, Any]:
+    """Load the weights saved by :func:`best_weights_saver` into ``model`` (left in eval mode); returns the blob."""
+    best = torch.load(path, map_location="cpu", weights_only=True)
+    accelerator.unwrap_model(model).load_state_dict(best["model"])
+    model.eval()
+    return best
+
+
 def _len_or_none(loader: Iterable[Any], cap: int | None) -> int | None:
     try:
         n = len(loader)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, ShapeNetPart
 from pointsd.errors import PointSDError
 from pointsd.train import metrics
 from pointsd.train.finetune import PROTOCOLS, BackboneConfig, _jsonable, initialise, param_groups
-from pointsd.train.loop import LoopConfig, make_accelerator, train
+from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
 from pointsd.utils import atomic
 from pointsd.utils.run_info import run_metadata, set_seed
 
@@ -146,9 +146,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
         prefix = select_key.split("_")[0]
         return {select_key: summary["instance_miou"], f"{prefix}_class_miou": summary["class_miou"]}
 
-    def on_best(record: dict[str, Any]) -> None:
-        atomic.torch_save(out / "best.pt", {"model": accelerator.unwrap_model(model).state_dict(),
-                                            "epoch": record["epoch"], select_key: record[select_key]})
+    on_best = best_weights_saver(out / "best.pt", accelerator, model, select_key)
 
     loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=select_key, progress=cfg.progress,
@@ -160,9 +158,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
 
     model.eval()
     last = evaluate_miou(model, test, device, cfg.eval_batch_size)
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
-    accelerator.unwrap_model(model).load_state_dict(best["model"])
-    model.eval()
+    best = load_best_weights(out / "best.pt", accelerator, model)
     result: dict[str, Any] = {
         "task": "partseg",
         "init": cfg.init,
