@@ -16,7 +16,7 @@ import argparse
 import contextlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -26,8 +26,8 @@ from pointsd import ops
 from pointsd.cli._args import positive_int
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
+from pointsd.models.config import BackboneConfig
 from pointsd.train.finetune import (
-    BackboneConfig,
     FinetuneConfig,
     augment_batch,
     build_classifier,
@@ -77,8 +77,8 @@ def measure(work: Workload, mode: str, device: torch.device, batch_size: int, wa
             backbone: BackboneConfig, compile_model: bool) -> dict[str, Any]:
     """Training samples/s of ``work`` in ``mode`` on ``device``."""
     torch.manual_seed(0)
-    cfg = FinetuneConfig(task=work.name, out_dir=None, npoints=work.npoints, num_group=work.num_group,  # type: ignore[arg-type]
-                         backbone=backbone)
+    cfg = FinetuneConfig(task=work.name, out_dir=None, npoints=work.npoints,  # type: ignore[arg-type]
+                         backbone=replace(backbone, num_group=work.num_group))
     model = build_classifier(work.classes, cfg).to(device).train()
     if compile_model:
         compile_dense_parts(model)
@@ -134,7 +134,7 @@ def _bench(args: argparse.Namespace) -> int:
         if set(rate) == set(MODES):
             speedups[t] = rate["fast"] / rate["reference"]
     report = {"meta": run_metadata(profile="bench", protocol="n/a", seed=0, device=device),
-              "backbone": vars(backbone), "rows": rows, "speedup_fast_over_reference": speedups}
+              "backbone": asdict(backbone), "rows": rows, "speedup_fast_over_reference": speedups}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -15,8 +15,9 @@ import contextlib
 import json
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -28,7 +29,8 @@ from pointsd.diffusion.stable_diffusion import (
     build_unet,
     build_vae,
 )
-from pointsd.diffusion.stage_models import BackboneConfig, ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.diffusion.stage_models import ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, stage1_loss, stage2_loss
 from pointsd.utils.run_info import run_metadata
 

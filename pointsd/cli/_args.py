@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pointsd.models.config import BackboneConfig
+
 
 def existing_path(value: str) -> Path:
     """An argparse type: a path that must exist."""
@@ -34,3 +36,29 @@ def non_negative_float(value: str) -> float:
     if not number >= 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
     return number
+
+
+def add_backbone_flags(p: argparse.ArgumentParser, num_group: int | None, group_size: int | None) -> None:
+    """Backbone size flags (SPEC §1 defaults); grouping defaults are the command's (None: the task's preset)."""
+    p.add_argument("--trans-dim", type=positive_int, default=384)
+    p.add_argument("--depth", type=positive_int, default=12)
+    p.add_argument("--num-heads", type=positive_int, default=6)
+    p.add_argument("--num-group", type=positive_int, default=num_group)
+    p.add_argument("--group-size", type=positive_int, default=group_size)
+    p.add_argument("--encoder-dims", type=positive_int, default=256)
+    p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+    p.add_argument("--no-reduce-dim", action="store_true",
+                   help="Point-MAE layout: no reduce_dim layer (needs --encoder-dims equal to --trans-dim, "
+                        "384 for Point-MAE checkpoints)")
+
+
+def backbone_from_args(args: argparse.Namespace, **grouping: int) -> BackboneConfig:
+    """The backbone flags as a validated :class:`BackboneConfig`; ``grouping`` fills unset grouping flags."""
+    config = BackboneConfig(
+        trans_dim=args.trans_dim, depth=args.depth, num_heads=args.num_heads,
+        num_group=args.num_group if args.num_group is not None else grouping["num_group"],
+        group_size=args.group_size if args.group_size is not None else grouping["group_size"],
+        encoder_dims=args.encoder_dims, drop_path_rate=args.drop_path_rate, reduce_dim=not args.no_reduce_dim,
+    )
+    config.validate()
+    return config

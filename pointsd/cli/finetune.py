@@ -10,14 +10,19 @@ import json
 import sys
 from pathlib import Path
 
-from pointsd.cli._args import existing_path, non_negative_float, positive_int
+from pointsd.cli._args import (
+    add_backbone_flags,
+    backbone_from_args,
+    existing_path,
+    non_negative_float,
+    positive_int,
+)
 from pointsd.errors import PointSDError
 from pointsd.train import finetune as ft
 from pointsd.train.metrics import aggregate_seeds
 from pointsd.utils import atomic
 
 PRESET_KEYS = ("npoints", "num_group", "group_size", "lr", "epochs", "augment", "votes")
-BACKBONE_KEYS = ("trans_dim", "depth", "num_heads", "encoder_dims", "drop_path_rate")
 
 
 def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> None:
@@ -41,17 +46,11 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
     p.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
     p.add_argument("--npoints", type=positive_int)
-    p.add_argument("--num-group", type=positive_int)
-    p.add_argument("--group-size", type=positive_int)
     p.add_argument("--oversample", type=non_negative_float, default=1.2, help="FPS to this × npoints, then subset")
     p.add_argument("--augment", choices=ft.AUGMENTS)
     if with_votes:
         p.add_argument("--votes", type=int, help="test-time votes (0: none; ModelNet40 default 10)")
-    p.add_argument("--trans-dim", type=positive_int, default=384)
-    p.add_argument("--depth", type=positive_int, default=12)
-    p.add_argument("--num-heads", type=positive_int, default=6)
-    p.add_argument("--encoder-dims", type=positive_int, default=256)
-    p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+    add_backbone_flags(p, num_group=None, group_size=None)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile the patch embedding and blocks")
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
@@ -63,6 +62,7 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
 def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
     """Namespace → :class:`FinetuneConfig`, unset preset values filled from the task's SPEC row."""
     preset = ft.apply_preset({k: getattr(args, k, None) for k in PRESET_KEYS}, task)
+    backbone = backbone_from_args(args, num_group=preset.pop("num_group"), group_size=preset.pop("group_size"))
     return ft.FinetuneConfig(
         task=task, out_dir=args.out, init=args.init, protocol=args.protocol, val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, batch_size=args.batch_size,
@@ -72,7 +72,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
         compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
         data_profile=args.data_profile,
         progress=not args.no_progress, command=list(sys.argv),
-        backbone=ft.BackboneConfig(**{k: getattr(args, k) for k in BACKBONE_KEYS}),
+        backbone=backbone,
         **preset,
     )
 

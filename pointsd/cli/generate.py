@@ -41,10 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from pointsd import ops
     from pointsd.data.normalize import pc_normalize
     from pointsd.diffusion.generate import (
-        generate_images, image_grid, load_point_pipeline, load_render, read_points_file,
+        generate_images,
+        image_grid,
+        load_point_pipeline,
+        load_render,
+        read_points_file,
     )
-    from pointsd.diffusion.stage_models import BackboneConfig, read_backbone_config
+    from pointsd.diffusion.stage_models import read_backbone_config
     from pointsd.errors import PointSDError
+    from pointsd.models.config import BackboneConfig
     from pointsd.utils import atomic
 
     clouds, ids = _clouds(args, read_points_file)

@@ -6,9 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from pointsd.cli._args import existing_path, non_negative_float, positive_int
-from pointsd.cli.finetune import BACKBONE_KEYS
-from pointsd.train.finetune import PROTOCOLS, BackboneConfig
+from pointsd.cli._args import (
+    add_backbone_flags,
+    backbone_from_args,
+    existing_path,
+    non_negative_float,
+    positive_int,
+)
+from pointsd.train.finetune import PROTOCOLS
 from pointsd.train.partseg import PartSegConfig, run_partseg
 
 
@@ -30,14 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=int, default=10)
     p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
     p.add_argument("--npoints", type=positive_int, default=2048)
-    p.add_argument("--num-group", type=positive_int, default=128)
-    p.add_argument("--group-size", type=positive_int, default=32)
     p.add_argument("--no-augment", action="store_true", help="no scale/translate augmentation")
-    p.add_argument("--trans-dim", type=positive_int, default=384)
-    p.add_argument("--depth", type=positive_int, default=12)
-    p.add_argument("--num-heads", type=positive_int, default=6)
-    p.add_argument("--encoder-dims", type=positive_int, default=256)
-    p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+    add_backbone_flags(p, num_group=128, group_size=32)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--max-steps-per-epoch", type=positive_int)
     p.add_argument("--profile", default="default")
@@ -52,10 +51,10 @@ def _run(args: argparse.Namespace) -> int:
         mixed_precision=args.mixed_precision, epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip, npoints=args.npoints,
-        num_group=args.num_group, group_size=args.group_size, augment=not args.no_augment,
+        augment=not args.no_augment,
         num_workers=args.num_workers, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
         data_profile=args.data_profile, progress=not args.no_progress, command=list(sys.argv),
-        backbone=BackboneConfig(**{k: getattr(args, k) for k in BACKBONE_KEYS}),
+        backbone=backbone_from_args(args),
     )
     result = run_partseg(cfg, args.data_root)
     t = result["test"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import non_negative_float, positive_int
-from pointsd.diffusion.stage_models import BackboneConfig, ResamplerConfig
+from pointsd.cli._args import add_backbone_flags, backbone_from_args, non_negative_float, positive_int
+from pointsd.diffusion.stage_models import ResamplerConfig
 from pointsd.train.probe import POLICIES, ProbeConfig
 
 
@@ -19,24 +19,6 @@ def _non_negative_int(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
     return number
-
-
-def add_backbone_flags(p: argparse.ArgumentParser) -> None:
-    """Backbone size flags (SPEC §1 defaults)."""
-    p.add_argument("--trans-dim", type=positive_int, default=384)
-    p.add_argument("--depth", type=positive_int, default=12)
-    p.add_argument("--num-heads", type=positive_int, default=6)
-    p.add_argument("--num-group", type=positive_int, default=64)
-    p.add_argument("--group-size", type=positive_int, default=32)
-    p.add_argument("--encoder-dims", type=positive_int, default=256)
-    p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
-
-
-def backbone_config(args: argparse.Namespace) -> BackboneConfig:
-    return BackboneConfig(
-        trans_dim=args.trans_dim, depth=args.depth, num_heads=args.num_heads, group_size=args.group_size,
-        num_group=args.num_group, encoder_dims=args.encoder_dims, drop_path_rate=args.drop_path_rate,
-    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--t-min", type=_non_negative_int, default=500)
     p.add_argument("--t-max", type=positive_int, default=1000)
     p.add_argument("--mix-prob", type=non_negative_float, default=0.5)
-    add_backbone_flags(p)
+    add_backbone_flags(p, num_group=64, group_size=32)
     p.add_argument("--resampler-dim", type=positive_int, default=768)
     p.add_argument("--resampler-depth", type=positive_int, default=3)
     p.add_argument("--resampler-dim-head", type=positive_int, default=64)
@@ -94,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
         npoints=args.npoints, image_size=args.image_size, view=args.view,
         noise=NoiseConfig(t_min=args.t_min, t_max=args.t_max, mix_prob=args.mix_prob),
-        backbone=backbone_config(args),
+        backbone=backbone_from_args(args),
         resampler=ResamplerConfig(dim=args.resampler_dim, depth=args.resampler_depth,
                                   dim_head=args.resampler_dim_head, heads=args.resampler_heads,
                                   ff_mult=args.resampler_ff_mult),

@@ -18,8 +18,9 @@ from diffusers.models.embeddings import MultiIPAdapterImageProjection
 from PIL import Image
 
 from pointsd.diffusion.stable_diffusion import check_sd_folder
-from pointsd.diffusion.stage_models import BackboneConfig, Stage1Model, load_stage1
+from pointsd.diffusion.stage_models import Stage1Model, load_stage1
 from pointsd.errors import PointSDError
+from pointsd.models.config import BackboneConfig
 
 SCHEDULERS = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
 

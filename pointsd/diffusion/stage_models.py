@@ -32,27 +32,12 @@ from pointsd.diffusion.teacher import down_path_feature, pool_feature
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import load_pretrained, load_state_file, save_backbone
+from pointsd.models.config import BackboneConfig
 from pointsd.utils import atomic
 
 STAGE1_FILES = ("ckpt-stage1.pt", "global_proj_model.pt", "adapter_modules.pt")
 BACKBONE_CONFIG = "backbone_config.json"
 TEACHER_MODES = ("down", "full")
-
-
-@dataclass
-class BackboneConfig:
-    """``PointTransformer`` constructor arguments (SPEC §1 values by default)."""
-
-    trans_dim: int = 384
-    depth: int = 12
-    num_heads: int = 6
-    group_size: int = 32
-    num_group: int = 64
-    encoder_dims: int = 256
-    drop_path_rate: float = 0.1
-
-    def build(self) -> PointTransformer:
-        return PointTransformer(**asdict(self))
 
 
 @dataclass
@@ -123,7 +108,7 @@ class Stage2Teacher(nn.Module):
     def target_dim(self) -> int:
         return self.stage1.unet.config.block_out_channels[-1]
 
-    def train(self, mode: bool = True) -> "Stage2Teacher":
+    def train(self, mode: bool = True) -> Stage2Teacher:
         """The teacher stays in eval mode."""
         return super().train(False)
 

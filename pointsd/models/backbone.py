@@ -136,6 +136,7 @@ class TransformerEncoder(nn.Module):
 class PatchTransformer(nn.Module):
     """The shared trunk of SPEC §1 without the cls token: grouping, patch embedding, ``reduce_dim``,
     positional embedding, blocks and final ``norm``. Point-MAE's segmentation model uses it as is.
+    ``reduce_dim=False`` drops the ``reduce_dim`` layer (Point-MAE's layout, ``encoder_dims == trans_dim``).
     """
 
     def __init__(
@@ -147,15 +148,19 @@ class PatchTransformer(nn.Module):
         num_group: int = 64,
         encoder_dims: int = 256,
         drop_path_rate: float = 0.1,
+        reduce_dim: bool = True,
     ) -> None:
         super().__init__()
         if trans_dim % num_heads:
             raise ValueError(f"trans_dim {trans_dim} is not divisible by num_heads {num_heads}")
+        if not reduce_dim and encoder_dims != trans_dim:
+            raise ValueError(f"without reduce_dim (Point-MAE layout) encoder_dims {encoder_dims} must equal "
+                             f"trans_dim {trans_dim}")
         self.trans_dim = trans_dim
         self.depth = depth
         self.group_divider = Group(num_group, group_size)
         self.encoder = PatchEmbedding(encoder_dims)
-        self.reduce_dim = nn.Linear(encoder_dims, trans_dim)
+        self.reduce_dim = nn.Linear(encoder_dims, trans_dim) if reduce_dim else nn.Identity()
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
         self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
         self.norm = nn.LayerNorm(trans_dim)
@@ -186,8 +191,10 @@ class PointTransformer(PatchTransformer):
         num_group: int = 64,
         encoder_dims: int = 256,
         drop_path_rate: float = 0.1,
+        reduce_dim: bool = True,
     ) -> None:
-        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate)
+        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate,
+                         reduce_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, trans_dim))
         self.cls_pos = nn.Parameter(torch.randn(1, 1, trans_dim))
         nn.init.trunc_normal_(self.cls_token, std=0.02)

@@ -29,6 +29,7 @@ WRAPPER_KEYS = ("base_model", "model", "state_dict")
 STRIP_PREFIXES = ("module.", "MAE_encoder.", "base_model.", "transformer_q.", "point_encoder.")
 BACKBONE_PARAMS = ("cls_token", "cls_pos")
 BACKBONE_MODULES = ("encoder.", "reduce_dim.", "pos_embed.", "blocks.", "norm.")
+PATCH_EMBED_OUT = "encoder.second_conv.3.weight"
 
 
 @dataclass
@@ -119,6 +120,9 @@ def load_pretrained(
             take[key] = value
         else:
             report.unexpected.append(key)
+    layout = _layout_mismatch(state, own)
+    if layout:
+        raise PointSDError(f"checkpoint {source}: {layout}")
     if wrong_shape:
         raise PointSDError(f"checkpoint {source}: backbone shapes do not match the model: {'; '.join(wrong_shape)}")
     if not any(is_backbone_key(key) for key in take):
@@ -153,6 +157,23 @@ def save_backbone(model: nn.Module, path: str | os.PathLike) -> None:
     twin = path.with_suffix(".safetensors")
     with atomic_path(twin) as tmp:
         save_file(state, str(tmp))
+
+
+def _layout_mismatch(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> str:
+    """Why checkpoint and model differ in the ``reduce_dim`` layout (Point-MAE has none), or ``""``.
+
+    Loading across layouts would leave a random layer between pre-trained ones (or drop a trained
+    one), so it is refused rather than reported as a missing / unexpected key.
+    """
+    last_conv = state.get(PATCH_EMBED_OUT)
+    if "reduce_dim.weight" in own and "reduce_dim.weight" not in state and last_conv is not None:
+        width = last_conv.shape[0]
+        return (f"it has no reduce_dim (Point-MAE layout, patch embedding {width} wide) but the model has one; "
+                f"build the model with --no-reduce-dim --encoder-dims {width} --trans-dim {width}")
+    if "reduce_dim.weight" in state and "reduce_dim.weight" not in own:
+        return (f"it has reduce_dim {tuple(state['reduce_dim.weight'].shape)} but the model was built without "
+                f"one; drop --no-reduce-dim and set --encoder-dims {state['reduce_dim.weight'].shape[1]}")
+    return ""
 
 
 def _unwrap_model(model: nn.Module) -> nn.Module:

@@ -45,8 +45,10 @@ class PointTransformerClassifier(PointTransformer):
         num_group: int = 64,
         encoder_dims: int = 256,
         drop_path_rate: float = 0.1,
+        reduce_dim: bool = True,
     ) -> None:
-        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate)
+        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate,
+                         reduce_dim)
         self.cls_dim = cls_dim
         self.cls_head_finetune = classification_head(self.global_dim, cls_dim)
         self.cls_head_finetune.apply(init_weights)

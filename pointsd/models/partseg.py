@@ -69,10 +69,12 @@ class PointTransformerPartSeg(PatchTransformer):
         num_group: int = 128,
         encoder_dims: int = 256,
         drop_path_rate: float = 0.1,
+        reduce_dim: bool = True,
         return_layers: tuple[int, ...] | None = None,
         fp_dims: tuple[int, ...] | None = None,
     ) -> None:
-        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate)
+        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate,
+                         reduce_dim)
         if return_layers is None:
             if depth < 3:
                 raise ValueError(f"depth {depth} < 3: pass return_layers explicitly")

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from pointsd import ops
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
+from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
 from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
 from pointsd.train.splits import stratified_split
@@ -69,17 +70,6 @@ TASKS: dict[str, TaskPreset] = {
 
 
 @dataclass
-class BackboneConfig:
-    """PointTransformer widths (SPEC §1 defaults)."""
-
-    trans_dim: int = 384
-    depth: int = 12
-    num_heads: int = 6
-    encoder_dims: int = 256
-    drop_path_rate: float = 0.1
-
-
-@dataclass
 class FinetuneConfig:
     """Everything one fine-tuning run needs; every value comes from a CLI flag."""
 
@@ -102,8 +92,6 @@ class FinetuneConfig:
     grad_clip: float = 10.0
     label_smoothing: float = 0.0
     npoints: int = 1024
-    num_group: int = 64
-    group_size: int = 32
     oversample: float = 1.2
     augment: str = "scale_translate"
     votes: int = 0
@@ -124,12 +112,7 @@ class FinetuneConfig:
                 raise PointSDError(f"{key} must be one of {'|'.join(allowed)}, got {getattr(self, key)!r}")
         if self.protocol == "honest" and not 0.0 < self.val_fraction < 1.0:
             raise PointSDError(f"val_fraction must be in (0,1) for the honest protocol, got {self.val_fraction}")
-        if self.group_size > self.npoints or self.num_group > self.npoints:
-            raise PointSDError(f"num_group {self.num_group} / group_size {self.group_size} exceed npoints "
-                               f"{self.npoints}")
-        if self.backbone.trans_dim % self.backbone.num_heads:
-            raise PointSDError(f"trans_dim {self.backbone.trans_dim} is not divisible by num_heads "
-                               f"{self.backbone.num_heads}")
+        self.backbone.validate(self.npoints)
 
 
 @dataclass
@@ -153,9 +136,7 @@ def build_classifier(num_classes: int, cfg: FinetuneConfig) -> torch.nn.Module:
     """``PointTransformerClassifier`` with the run's widths and grouping."""
     from pointsd.models.classifier import PointTransformerClassifier
 
-    return PointTransformerClassifier(
-        num_classes, num_group=cfg.num_group, group_size=cfg.group_size, **asdict(cfg.backbone)
-    )
+    return PointTransformerClassifier(num_classes, **cfg.backbone.kwargs())
 
 
 def initialise(model: torch.nn.Module, init: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The one training loop (accelerate): resume, atomic checkpoints, metrics lines, progress bar.
 
 A task supplies plain functions: ``step_fn(batch) -> loss`` (models already captured) and an
-optional ``eval_fn() -> dict`` run every ``eval_every`` optimiser steps and at the end of every
-epoch. The loop owns devices, mixed precision, clipping, the LR schedule, checkpoints and logs.
+optional ``eval_fn() -> dict`` run every ``eval_every`` optimiser steps and after the last one
+(``eval_every=0``: at the end of every epoch). The loop owns devices, mixed precision, clipping, the LR schedule, checkpoints and logs.
 
 Files under ``out_dir``:
 - ``state/last.pt``: everything needed to resume (written atomically after every epoch);
@@ -174,7 +174,7 @@ def train(
         if state.step != last_logged:
             log_loss(loss)
         state.epoch += 1
-        if not cfg.eval_every:
+        if not cfg.eval_every or (state.epoch == cfg.epochs and state.step % cfg.eval_every):
             evaluate()
         _save_state(state_path, state, modules, optimizer, scheduler, accelerator)
     bar.close()

@@ -26,8 +26,9 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from pointsd.data import transforms
 from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, ShapeNetPart
 from pointsd.errors import PointSDError
+from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
-from pointsd.train.finetune import PROTOCOLS, BackboneConfig, _jsonable, initialise, param_groups
+from pointsd.train.finetune import PROTOCOLS, _jsonable, initialise, param_groups
 from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
 from pointsd.utils import atomic
 from pointsd.utils.run_info import run_metadata, set_seed
@@ -53,8 +54,6 @@ class PartSegConfig:
     warmup_epochs: int = 10
     grad_clip: float = 10.0
     npoints: int = 2048
-    num_group: int = 128
-    group_size: int = 32
     augment: bool = True
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
@@ -62,7 +61,7 @@ class PartSegConfig:
     data_profile: str = "synthetic"
     progress: bool = True
     command: list[str] = field(default_factory=list)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig(num_group=128))
 
 
 @dataclass
@@ -102,6 +101,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``."""
     if cfg.protocol not in PROTOCOLS:
         raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {cfg.protocol!r}")
+    cfg.backbone.validate(cfg.npoints)
     from pointsd.models.partseg import PointTransformerPartSeg
 
     set_seed(cfg.seed)
@@ -121,9 +121,8 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
 
     # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
     depth = cfg.backbone.depth
-    model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), num_group=cfg.num_group, group_size=cfg.group_size,
-                                    return_layers=None if depth >= 3 else tuple(range(depth)),
-                                    **asdict(cfg.backbone))
+    model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), return_layers=None if depth >= 3 else tuple(range(depth)),
+                                    **cfg.backbone.kwargs())
     init_report = initialise(model, cfg.init)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     if len(train_set) < 2:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,6 @@ from torch.utils.data import DataLoader, Dataset
 from pointsd.diffusion.stable_diffusion import check_sd_folder, load_stable_diffusion
 from pointsd.diffusion.stage_models import (
     STAGE1_FILES,
-    BackboneConfig,
     ResamplerConfig,
     Stage1Model,
     Stage2Student,
@@ -35,6 +35,7 @@ from pointsd.diffusion.stage_models import (
 )
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
+from pointsd.models.config import BackboneConfig
 from pointsd.train.loop import LoopConfig, make_accelerator, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy

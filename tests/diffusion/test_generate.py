@@ -11,7 +11,8 @@ from PIL import Image
 from pointsd.cli import main
 from pointsd.diffusion.generate import generate_images, load_point_pipeline
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion
-from pointsd.diffusion.stage_models import BackboneConfig, Stage1Model, save_stage1
+from pointsd.diffusion.stage_models import Stage1Model, save_stage1
+from pointsd.models.config import BackboneConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
                       drop_path_rate=0.0)

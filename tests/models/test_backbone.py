@@ -3,7 +3,9 @@
 import pytest
 import torch
 
+from pointsd.errors import PointSDError
 from pointsd.models.backbone import DropPath, PointTransformer
+from pointsd.models.config import BackboneConfig
 
 
 def test_shapes(tiny, points):
@@ -79,3 +81,14 @@ def test_train_mode_is_stochastic_eval_is_not(tiny, points):
 def test_bad_heads():
     with pytest.raises(ValueError, match="num_heads"):
         PointTransformer(trans_dim=50, num_heads=6)
+
+
+def test_backbone_config_names_the_bad_field():
+    with pytest.raises(PointSDError, match="encoder_dims == trans_dim"):
+        BackboneConfig(trans_dim=48, encoder_dims=32, reduce_dim=False).validate()
+    with pytest.raises(PointSDError, match="not divisible by num_heads"):
+        BackboneConfig(trans_dim=50, num_heads=6).validate()
+    with pytest.raises(PointSDError, match="exceed npoints 16"):
+        BackboneConfig(num_group=32).validate(npoints=16)
+    model = BackboneConfig(trans_dim=48, depth=1, num_heads=2, encoder_dims=48, reduce_dim=False).build()
+    assert not any(k.startswith("reduce_dim.") for k in model.state_dict())

@@ -159,3 +159,47 @@ def test_compiled_model_is_looked_through(tiny, points, tmp_path):
     assert report.missing == [] and report.loaded == len(source.state_dict())
     assert torch.equal(target.reduce_dim.weight, source.reduce_dim.weight)
 
+
+
+def _point_mae_checkpoint(mae_kwargs: dict, points: torch.Tensor) -> dict:
+    """A Point-MAE pre-training checkpoint: encoder straight to trans_dim (no reduce_dim), no cls token,
+    keys under ``base_model`` with ``module.MAE_encoder.``, plus decoder keys."""
+    encoder = _trained_backbone(mae_kwargs, points)
+    state = {f"module.MAE_encoder.{k}": v for k, v in encoder.state_dict().items() if not k.startswith("cls_")}
+    state["module.MAE_decoder.blocks.blocks.0.norm1.weight"] = torch.ones(mae_kwargs["trans_dim"])
+    state["module.mask_token"] = torch.zeros(1, 1, mae_kwargs["trans_dim"])
+    return {"base_model": state, "epoch": 300}
+
+
+def test_point_mae_layout_loads_without_reduce_dim(tiny, points):
+    mae = dict(tiny, encoder_dims=tiny["trans_dim"], reduce_dim=False)
+    target = PointTransformerClassifier(cls_dim=4, **mae).eval()
+    assert not any(k.startswith("reduce_dim.") for k in target.state_dict())
+    ckpt = _point_mae_checkpoint(mae, points)
+    report = load_pretrained(target, ckpt)
+    assert report.mismatched == []
+    assert set(report.unexpected) == {"MAE_decoder.blocks.blocks.0.norm1.weight", "mask_token"}
+    assert {k for k in report.missing if not k.startswith("cls_head_finetune.")} == {"cls_token", "cls_pos"}
+    assert torch.equal(target.encoder.second_conv[3].weight,
+                       ckpt["base_model"]["module.MAE_encoder.encoder.second_conv.3.weight"])
+
+
+@pytest.mark.parametrize("model_encoder_dims", [32, 48], ids=["widths-differ", "widths-equal"])
+def test_point_mae_layout_into_reduce_dim_model_is_refused(tiny, points, model_encoder_dims):
+    """Also when the shapes happen to fit: a random reduce_dim between pre-trained layers is no load."""
+    mae = dict(tiny, encoder_dims=tiny["trans_dim"], reduce_dim=False)
+    model = PointTransformerClassifier(cls_dim=4, **dict(tiny, encoder_dims=model_encoder_dims))
+    with pytest.raises(PointSDError, match=rf"no reduce_dim.*--no-reduce-dim --encoder-dims {tiny['trans_dim']}"):
+        load_pretrained(model, _point_mae_checkpoint(mae, points))
+
+
+def test_reduce_dim_checkpoint_into_point_mae_layout_is_refused(tiny, points):
+    mae = dict(tiny, encoder_dims=tiny["trans_dim"], reduce_dim=False)
+    ckpt = _trained_backbone(dict(tiny, encoder_dims=tiny["trans_dim"]), points).state_dict()
+    with pytest.raises(PointSDError, match="drop --no-reduce-dim"):
+        load_pretrained(PointTransformerClassifier(cls_dim=4, **mae), ckpt)
+
+
+def test_without_reduce_dim_encoder_must_match_width(tiny):
+    with pytest.raises(ValueError, match="encoder_dims 32 must equal trans_dim 48"):
+        PointTransformer(**dict(tiny, reduce_dim=False))

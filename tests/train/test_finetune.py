@@ -13,12 +13,13 @@ import torch
 from pointsd.cli import main as cli_main
 from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import save_backbone
+from pointsd.models.config import BackboneConfig
 from pointsd.train import finetune as ft
 from pointsd.train import loop
 
-TINY = {"npoints": 64, "num_group": 8, "group_size": 8, "batch_size": 8, "eval_batch_size": 16,
-        "warmup_epochs": 0, "lr": 0.01, "progress": False,
-        "backbone": ft.BackboneConfig(trans_dim=32, depth=1, num_heads=2, encoder_dims=32, drop_path_rate=0.0)}
+TINY = {"npoints": 64, "batch_size": 8, "eval_batch_size": 16, "warmup_epochs": 0, "lr": 0.01, "progress": False,
+        "backbone": BackboneConfig(trans_dim=32, depth=1, num_heads=2, num_group=8, group_size=8, encoder_dims=32,
+                                   drop_path_rate=0.0)}
 TINY_FLAGS = ["--npoints", "64", "--num-group", "8", "--group-size", "8", "--batch-size", "8",
               "--eval-batch-size", "16", "--warmup-epochs", "0", "--trans-dim", "32", "--depth", "1",
               "--num-heads", "2", "--encoder-dims", "32", "--epochs", "1", "--no-progress", "--seed", "0"]
@@ -132,14 +133,30 @@ def test_pretrained_checkpoint_changes_initial_weights(tmp_path):
 
 
 def test_checkpoint_that_does_not_fit_is_a_clear_error(root, tmp_path):
-    wide = ft.build_classifier(4, cfg(tmp_path, backbone=ft.BackboneConfig(trans_dim=48, depth=1, num_heads=2,
-                                                                          encoder_dims=32)))
+    wide = ft.build_classifier(4, cfg(tmp_path, backbone=BackboneConfig(trans_dim=48, depth=1, num_heads=2,
+                                                                       num_group=8, group_size=8, encoder_dims=32)))
     save_backbone(wide, tmp_path / "wide.pt")
     data = ft.load_task_data("modelnet10", root / "modelnet10")
     with pytest.raises(PointSDError, match="reduce_dim.weight"):
         ft.run_finetune(cfg(tmp_path / "run", init=str(tmp_path / "wide.pt")), data)
     with pytest.raises(PointSDError, match="missing.pt"):
         ft.run_finetune(cfg(tmp_path / "run", init=str(tmp_path / "missing.pt")), data)
+
+
+def test_point_mae_checkpoint_through_the_cli(root, tmp_path):
+    """``--no-reduce-dim`` builds Point-MAE's layout, so a ``{"base_model": {"module.MAE_encoder.*"}}`` file loads."""
+    mae = BackboneConfig(trans_dim=32, depth=1, num_heads=2, num_group=8, group_size=8, encoder_dims=32,
+                         reduce_dim=False).build()
+    state = {f"module.MAE_encoder.{k}": v for k, v in mae.state_dict().items() if not k.startswith("cls_")}
+    torch.save({"base_model": state, "epoch": 300}, tmp_path / "pointmae.pth")
+    argv = ["finetune", "--task", "modelnet10", "--data-root", str(root / "modelnet10"), "--init",
+            str(tmp_path / "pointmae.pth"), *TINY_FLAGS]
+    assert cli_main([*argv, "--out", str(tmp_path / "run"), "--no-reduce-dim"]) == 0
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["config"]["backbone"]["reduce_dim"] is False
+    assert m["init_report"]["loaded"] == len(state) and m["init_report"]["mismatched"] == 0
+    assert cli_main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    assert not (tmp_path / "refused" / "metrics.json").exists()
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(root, tmp_path, monkeypatch):

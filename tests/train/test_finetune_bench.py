@@ -6,7 +6,7 @@ import torch
 
 from pointsd.bench.finetune import WORKLOADS, Workload, measure
 from pointsd.cli import main as cli_main
-from pointsd.train.finetune import BackboneConfig
+from pointsd.models.config import BackboneConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, encoder_dims=32)
 

@@ -10,11 +10,19 @@ import pytest
 import torch
 
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion, write_tiny_sd
-from pointsd.diffusion.stage_models import BackboneConfig, ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.diffusion.stage_models import ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import load_pretrained
 from pointsd.models.classifier import PointTransformerClassifier
-from pointsd.train.pretrain import NoiseConfig, PretrainConfig, ProbeSets, run_pretrain, stage1_loss, stage2_loss
+from pointsd.models.config import BackboneConfig
+from pointsd.train.pretrain import (
+    NoiseConfig,
+    PretrainConfig,
+    ProbeSets,
+    run_pretrain,
+    stage1_loss,
+    stage2_loss,
+)
 from pointsd.train.probe import ProbeConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pointsd.diffusion.stable_diffusion import write_tiny_sd
-from pointsd.diffusion.stage_models import BackboneConfig
+from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import PretrainConfig, run_pretrain
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
