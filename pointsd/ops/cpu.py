@@ -7,7 +7,8 @@ so indices are identical to the reference, ties included:
 FPS keeps the first maximum (lowest index); KNN / three_nn keep a list sorted by
 ``(distance, index)``, a later point replacing the k-th only when strictly closer.
 Distances are computed a row at a time over coordinate columns (x, y, z arrays), which LLVM
-vectorises; selections then run over the row.
+vectorises; selections then run over the row. FPS with many samples skips the blocks of points
+a new center cannot change (:func:`_fps_one_pruned`, exact by float monotonicity).
 Inputs reach these functions already validated, cast to float32 and made contiguous.
 """
 
@@ -73,6 +74,116 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
         cur = 0
         while dist[cur] != best:
             cur += 1
+
+
+FPS_BLOCK = 64
+_F32_NEG = np.float32(-1.0)
+_F32_ZERO = np.float32(0.0)
+
+
+@numba.njit(cache=True)
+def _cell_order(pts: np.ndarray) -> np.ndarray:
+    """A spatially coherent order of ``pts (N,3)``: counting sort by the Morton code of a grid cell.
+
+    The grid has ``2**bits`` cells per axis with ``bits = ceil(log2(N) / 3)`` (about one point per cell).
+    Returns the permutation ``(N,)`` int64.
+    """
+    N = pts.shape[0]
+    bits = max(1, min(7, int(np.ceil(np.log2(max(N, 2)) / 3.0))))
+    side = 1 << bits
+    key = np.zeros(N, np.int64)
+    for a in range(3):
+        lo = pts[:, a].min()
+        span = pts[:, a].max() - lo
+        scale = np.float32(side) / span if span > 0 else _F32_ZERO
+        for j in range(N):
+            v = min(int((pts[j, a] - lo) * scale), side - 1)
+            for bit in range(bits):
+                key[j] |= ((v >> bit) & 1) << (3 * bit + a)
+    start = np.zeros((1 << (3 * bits)) + 1, np.int64)
+    for j in range(N):
+        start[key[j] + 1] += 1
+    for c in range(1, start.shape[0]):
+        start[c] += start[c - 1]
+    perm = np.empty(N, np.int64)
+    for j in range(N):
+        perm[start[key[j]]] = j
+        start[key[j]] += 1
+    return perm
+
+
+@numba.njit(cache=True, inline="always")
+def _block_update(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray,
+                  cx: np.float32, cy: np.float32, cz: np.float32, lo: int) -> np.float32:
+    """Distance update of the ``FPS_BLOCK`` points from ``lo`` (fixed trip count, vectorised); returns
+    the block's new maximum."""
+    for j in range(lo, lo + FPS_BLOCK):
+        dx = px[j] - cx
+        dy = py[j] - cy
+        dz = pz[j] - cz
+        dist[j] = min(dist[j], dx * dx + dy * dy + dz * dz)
+    return _max_value(dist[lo:lo + FPS_BLOCK])
+
+
+@numba.njit(cache=True, inline="always")
+def _fps_one_pruned(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
+    """One cloud, the same indices as :func:`_fps_one` with most distance updates skipped.
+
+    Points are reordered by grid cell (:func:`_cell_order`) into blocks of ``FPS_BLOCK`` with
+    bounding boxes. A new center ``c`` cannot lower any distance of a block when the squared
+    distance ``lb`` from ``c`` to the box is at least the block's largest current distance: the
+    block is skipped. This is exact in float32, not only in real arithmetic: ``lb`` is computed
+    with the same operations in the same order as the point distances, from box coordinates
+    that are themselves point coordinates, and correctly rounded ``-``, ``*``, ``+`` are
+    monotonic, so every point's float distance is ``>= lb``. The arg-max keeps the lowest original
+    index among equal maxima, as the reference does. Padding points (to a whole block) carry
+    distance -1 and are never chosen.
+    """
+    N = pts.shape[0]
+    perm = _cell_order(pts)
+    nb = (N + FPS_BLOCK - 1) // FPS_BLOCK
+    P = nb * FPS_BLOCK
+    px = np.empty(P, np.float32)
+    py = np.empty(P, np.float32)
+    pz = np.empty(P, np.float32)
+    dist = np.full(P, _F32_INF, dtype=np.float32)
+    for j in range(P):
+        src = perm[min(j, N - 1)]
+        px[j], py[j], pz[j] = pts[src, 0], pts[src, 1], pts[src, 2]
+    dist[N:] = _F32_NEG
+    x0, x1 = np.empty(nb, np.float32), np.empty(nb, np.float32)
+    y0, y1 = np.empty(nb, np.float32), np.empty(nb, np.float32)
+    z0, z1 = np.empty(nb, np.float32), np.empty(nb, np.float32)
+    for b in range(nb):
+        lo, hi = b * FPS_BLOCK, (b + 1) * FPS_BLOCK
+        x0[b], x1[b] = px[lo:hi].min(), px[lo:hi].max()
+        y0[b], y1[b] = py[lo:hi].min(), py[lo:hi].max()
+        z0[b], z1[b] = pz[lo:hi].min(), pz[lo:hi].max()
+    block_max = np.full(nb, _F32_INF, dtype=np.float32)
+    lb = np.empty(nb, np.float32)
+    cur = start
+    for i in range(n):
+        out[i] = cur
+        cx, cy, cz = pts[cur, 0], pts[cur, 1], pts[cur, 2]
+        for b in range(nb):
+            gx = max(x0[b] - cx, cx - x1[b])
+            gy = max(y0[b] - cy, cy - y1[b])
+            gz = max(z0[b] - cz, cz - z1[b])
+            gx = gx if gx > _F32_ZERO else _F32_ZERO
+            gy = gy if gy > _F32_ZERO else _F32_ZERO
+            gz = gz if gz > _F32_ZERO else _F32_ZERO
+            lb[b] = gx * gx + gy * gy + gz * gz
+        best = _F32_NEG
+        for b in range(nb):
+            if lb[b] < block_max[b]:
+                block_max[b] = _block_update(px, py, pz, dist, cx, cy, cz, b * FPS_BLOCK)
+            best = max(best, block_max[b])
+        cur = N
+        for b in range(nb):
+            if block_max[b] == best:
+                for j in range(b * FPS_BLOCK, (b + 1) * FPS_BLOCK):
+                    if dist[j] == best and perm[j] < cur:
+                        cur = perm[j]
 
 
 @numba.njit(cache=True, inline="always")
@@ -185,18 +296,27 @@ def _interpolate_one(f: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np
 # keeps both). Starting the threads costs ~0.1 ms on an idle machine but >10 ms on a loaded one,
 # so they start only above 2**23 distance evaluations (tens of ms of serial work).
 PARALLEL_MIN_WORK = 1 << 23
+# Block pruning pays once the sampled set is large enough for distances to shrink below block sizes
+# (measured: 8192→1024 several times faster, 1024→64 slower than the dense kernel).
+PRUNED_FPS_MIN_SAMPLES = 256
 
 
 @numba.njit(cache=True)
-def _fps_serial(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
+def _fps_serial(xyz: np.ndarray, n: int, start: int, out: np.ndarray, pruned: bool) -> None:
     for b in range(xyz.shape[0]):
-        _fps_one(xyz[b], n, start, out[b])
+        if pruned:
+            _fps_one_pruned(xyz[b], n, start, out[b])
+        else:
+            _fps_one(xyz[b], n, start, out[b])
 
 
 @numba.njit(cache=True, parallel=True)
-def _fps_parallel(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
+def _fps_parallel(xyz: np.ndarray, n: int, start: int, out: np.ndarray, pruned: bool) -> None:
     for b in numba.prange(xyz.shape[0]):
-        _fps_one(xyz[b], n, start, out[b])
+        if pruned:
+            _fps_one_pruned(xyz[b], n, start, out[b])
+        else:
+            _fps_one(xyz[b], n, start, out[b])
 
 
 @numba.njit(cache=True)
@@ -248,7 +368,8 @@ def furthest_point_sample(xyz: torch.Tensor, n: int, start: int) -> torch.Tensor
     """``xyz (B,N,3)`` float32 contiguous → ``(B,n)`` int64."""
     B, N, _ = xyz.shape
     out = torch.empty(B, n, dtype=torch.long)
-    _pick(_fps_serial, _fps_parallel, B * N * n)(xyz.numpy(), n, start, out.numpy())
+    pruned = n >= PRUNED_FPS_MIN_SAMPLES
+    _pick(_fps_serial, _fps_parallel, B * N * n)(xyz.numpy(), n, start, out.numpy(), pruned)
     return out
 
 

@@ -7,6 +7,7 @@ import torch
 
 from pointsd import ops
 from pointsd.ops import reference as ref
+from tests.ops.conftest import grid_with_duplicates
 
 FAST = ["cpu"]
 
@@ -28,6 +29,44 @@ def test_fps_ties_and_duplicates(tie_grid, backend):
         got = ops.furthest_point_sample(xyz, xyz.shape[1], 3)
     assert torch.equal(got, ref.furthest_point_sample(xyz, xyz.shape[1], 3))
     assert got[0, 0] == 3
+
+
+def _pruned_cases() -> dict[str, torch.Tensor]:
+    """Inputs for the block-pruned CPU FPS: shapes that stress its boxes, padding and tie-breaking."""
+    g = torch.Generator().manual_seed(7)
+    normal = torch.randn(2, 1000, 3, generator=g)
+    return {
+        "normal-1000": normal,
+        "grid-duplicates": grid_with_duplicates(1, side=8),
+        "flat-plane": normal * torch.tensor([1.0, 1.0, 0.0]),
+        "one-point-repeated": torch.ones(1, 300, 3),
+        "tiny-scale": normal * 1e-20,
+        "overflowing-distances": normal * 1e19,
+        "clusters": torch.cat([torch.randn(1, 400, 3, generator=g) * 0.01 + c for c in (-5.0, 0.0, 5.0)], 1),
+    }
+
+
+@pytest.mark.parametrize("name", list(_pruned_cases()))
+def test_pruned_fps_is_exact(name):
+    """The block-pruned kernel (used for n >= PRUNED_FPS_MIN_SAMPLES) against the reference, every index."""
+    from pointsd.ops import cpu
+
+    xyz = _pruned_cases()[name].contiguous()
+    B, N, _ = xyz.shape
+    for n, start in ((N, 3), (min(N, 300), 0)):
+        out = torch.empty(B, n, dtype=torch.long)
+        cpu._fps_serial(xyz.numpy(), n, start, out.numpy(), True)
+        assert torch.equal(out, ref.furthest_point_sample(xyz, n, start)), (name, n)
+
+
+def test_public_fps_takes_the_pruned_path_for_large_samples(cloud):
+    from pointsd.ops import cpu
+
+    xyz = cloud(2, 2048)
+    n = cpu.PRUNED_FPS_MIN_SAMPLES
+    with ops.use_backend("cpu"):
+        got = ops.furthest_point_sample(xyz, n)
+    assert torch.equal(got, ref.furthest_point_sample(xyz, n))
 
 
 @pytest.mark.parametrize("backend", FAST)
