@@ -15,6 +15,7 @@ import sys
 from typing import Sequence
 
 from pointsd.errors import PointSDError
+from pointsd.utils.run_info import git_commit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn a :class:`PointSDError` into one line and exit code 2."""
     args = build_parser().parse_args(argv)
+    git_commit()
     try:
         code = args.func(args)
     except PointSDError as err:

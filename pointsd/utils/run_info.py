@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
 import random
@@ -21,8 +22,13 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@functools.cache
 def git_commit(start: str | os.PathLike | None = None) -> str:
-    """The current git commit of the project (``+dirty`` when the tree has changes), or ``unknown``."""
+    """The git commit of the project (``+dirty`` when the tree has changes), or ``unknown``.
+
+    Read once per process (cached), so a long run records the code it started with even when the
+    checkout moves on meanwhile; the CLI reads it before dispatching a command.
+    """
     cwd = Path(start) if start else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
