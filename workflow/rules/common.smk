@@ -25,6 +25,15 @@ FEWSHOT_RUNS = expand(
 )
 
 
+OWN_STAGE2 = "runs/pretrain/stage2/ckpt-stage2.pt"
+
+
+def init_input():
+    """What the benchmarks' ``--init`` needs built: the stage-2 run folder for the pipeline's own
+    checkpoint, else the given checkpoint file (and no pre-training)."""
+    return "runs/pretrain/stage2" if P["init"] == OWN_STAGE2 else P["init"]
+
+
 def log(name):
     return f"logs/{name}.log"
 

@@ -5,7 +5,7 @@
 rule fewshot:
     input:
         data=P["paths"]["data_root"],
-        stage2=rules.pretrain_stage2.output.run,
+        init=init_input(),
     output:
         run=directory("runs/fewshot/{way}w{shot}s/fold{fold}"),
     wildcard_constraints:
@@ -13,6 +13,7 @@ rule fewshot:
         shot=r"\d+",
         fold=r"\d+",
     params:
+        init=P["init"],
         flags=fewshot_flags(),
         data_profile=P["data_profile"],
     log:
@@ -26,7 +27,7 @@ rule fewshot:
     shell:
         "pointsd fewshot --way {wildcards.way} --shot {wildcards.shot} --fold {wildcards.fold}"
         " --data-root {input.data} --data-profile {params.data_profile}"
-        " --init {input.stage2}/ckpt-stage2.pt --out {output.run} {params.flags} > {log} 2>&1"
+        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
 
 
 rule fewshot_aggregate:

@@ -6,12 +6,13 @@
 rule finetune:
     input:
         data=P["paths"]["data_root"],
-        stage2=rules.pretrain_stage2.output.run,
+        init=init_input(),
     output:
         run=directory("runs/finetune/{task}"),
     wildcard_constraints:
         task="|".join(FINETUNE_TASKS),
     params:
+        init=P["init"],
         flags=lambda w: finetune_flags(P["finetune"][w.task]),
         data_profile=P["data_profile"],
         modelnet40_points=P["finetune_common"]["modelnet40_points"],
@@ -26,16 +27,17 @@ rule finetune:
     shell:
         "pointsd finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
         " --modelnet40-points {params.modelnet40_points}"
-        " --init {input.stage2}/ckpt-stage2.pt --out {output.run} {params.flags} > {log} 2>&1"
+        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
 
 
 rule finetune_modelnet10:
     input:
         data=P["paths"]["modelnet10"],
-        stage2=rules.pretrain_stage2.output.run,
+        init=init_input(),
     output:
         run=directory("runs/finetune/modelnet10"),
     params:
+        init=P["init"],
         flags=finetune_flags(P["modelnet10"]),
     log:
         log("finetune_modelnet10"),
@@ -47,4 +49,4 @@ rule finetune_modelnet10:
         mem_mb=8000,
     shell:
         "pointsd finetune --task modelnet10 --data-root {input.data} --data-profile real"
-        " --init {input.stage2}/ckpt-stage2.pt --out {output.run} {params.flags} > {log} 2>&1"
+        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"

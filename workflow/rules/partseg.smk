@@ -4,10 +4,11 @@
 rule partseg:
     input:
         data=P["paths"]["data_root"],
-        stage2=rules.pretrain_stage2.output.run,
+        init=init_input(),
     output:
         run=directory("runs/partseg"),
     params:
+        init=P["init"],
         flags=partseg_flags(),
         data_profile=P["data_profile"],
     log:
@@ -20,4 +21,4 @@ rule partseg:
         mem_mb=8000,
     shell:
         "pointsd partseg --data-root {input.data} --data-profile {params.data_profile}"
-        " --init {input.stage2}/ckpt-stage2.pt --out {output.run} {params.flags} > {log} 2>&1"
+        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
