@@ -24,10 +24,11 @@ _F32_INF = np.float32(np.inf)
 
 
 @numba.njit(cache=True, inline="always")
-def _fps_update(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray, c: int) -> None:
-    """``dist[j] = min(dist[j], |p_j - p_c|²)`` over coordinate columns ``px, py, pz (N,)`` (SIMD)."""
-    cx, cy, cz = px[c], py[c], pz[c]
-    for j in range(dist.shape[0]):
+def _fps_update(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray,
+                cx: np.float32, cy: np.float32, cz: np.float32, lo: int, hi: int) -> None:
+    """``dist[j] = min(dist[j], |p_j - c|²)`` for ``lo <= j < hi`` over coordinate columns ``px, py, pz``
+    (SIMD; inlined, so a constant ``hi - lo`` gives a fixed trip count)."""
+    for j in range(lo, hi):
         dx = px[j] - cx
         dy = py[j] - cy
         dz = pz[j] - cz
@@ -69,7 +70,7 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     cur = start
     for i in range(n):
         out[i] = cur
-        _fps_update(px, py, pz, dist, cur)
+        _fps_update(px, py, pz, dist, px[cur], py[cur], pz[cur], 0, dist.shape[0])
         best = _max_value(dist)
         cur = 0
         while dist[cur] != best:
@@ -110,19 +111,6 @@ def _cell_order(pts: np.ndarray) -> np.ndarray:
         perm[start[key[j]]] = j
         start[key[j]] += 1
     return perm
-
-
-@numba.njit(cache=True, inline="always")
-def _block_update(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray,
-                  cx: np.float32, cy: np.float32, cz: np.float32, lo: int) -> np.float32:
-    """Distance update of the ``FPS_BLOCK`` points from ``lo`` (fixed trip count, vectorised); returns
-    the block's new maximum."""
-    for j in range(lo, lo + FPS_BLOCK):
-        dx = px[j] - cx
-        dy = py[j] - cy
-        dz = pz[j] - cz
-        dist[j] = min(dist[j], dx * dx + dy * dy + dz * dz)
-    return _max_value(dist[lo:lo + FPS_BLOCK])
 
 
 @numba.njit(cache=True, inline="always")
@@ -176,7 +164,9 @@ def _fps_one_pruned(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> Non
         best = _F32_NEG
         for b in range(nb):
             if lb[b] < block_max[b]:
-                block_max[b] = _block_update(px, py, pz, dist, cx, cy, cz, b * FPS_BLOCK)
+                lo = b * FPS_BLOCK
+                _fps_update(px, py, pz, dist, cx, cy, cz, lo, lo + FPS_BLOCK)
+                block_max[b] = _max_value(dist[lo:lo + FPS_BLOCK])
             best = max(best, block_max[b])
         cur = N
         for b in range(nb):

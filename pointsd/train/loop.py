@@ -2,7 +2,8 @@
 
 A task supplies plain functions: ``step_fn(batch) -> loss`` (models already captured) and an
 optional ``eval_fn() -> dict`` run every ``eval_every`` optimiser steps and after the last one
-(``eval_every=0``: at the end of every epoch). The loop owns devices, mixed precision, clipping, the LR schedule, checkpoints and logs.
+(``eval_every=0``: at the end of every epoch). The loop owns devices, mixed precision, clipping,
+the LR schedule, checkpoints and logs.
 
 Files under ``out_dir``:
 - ``state/last.pt``: everything needed to resume (written atomically after every epoch);

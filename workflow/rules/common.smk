@@ -31,7 +31,7 @@ OWN_STAGE2 = "runs/pretrain/stage2/ckpt-stage2.pt"
 def init_input():
     """What the benchmarks' ``--init`` needs built: the stage-2 run folder for the pipeline's own
     checkpoint, else the given checkpoint file (and no pre-training)."""
-    return "runs/pretrain/stage2" if P["init"] == OWN_STAGE2 else P["init"]
+    return rules.pretrain_stage2.output.run if P["init"] == OWN_STAGE2 else P["init"]
 
 
 def log(name):
