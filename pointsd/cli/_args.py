@@ -47,6 +47,8 @@ def add_backbone_flags(p: argparse.ArgumentParser, num_group: int | None, group_
     p.add_argument("--group-size", type=positive_int, default=group_size)
     p.add_argument("--encoder-dims", type=positive_int, default=256)
     p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+    p.add_argument("--patch-width", type=positive_int, default=128,
+                   help="first width of the patch embedding's mini-PointNet (SPEC: 128 → 256, 512)")
     p.add_argument("--no-reduce-dim", action="store_true",
                    help="Point-MAE layout: no reduce_dim layer (needs --encoder-dims equal to --trans-dim, "
                         "384 for Point-MAE checkpoints)")
@@ -59,6 +61,7 @@ def backbone_from_args(args: argparse.Namespace, **grouping: int) -> BackboneCon
         num_group=args.num_group if args.num_group is not None else grouping["num_group"],
         group_size=args.group_size if args.group_size is not None else grouping["group_size"],
         encoder_dims=args.encoder_dims, drop_path_rate=args.drop_path_rate, reduce_dim=not args.no_reduce_dim,
+        patch_width=args.patch_width,
     )
     config.validate()
     return config

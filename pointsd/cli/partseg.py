@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=int, default=10)
     p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
     p.add_argument("--npoints", type=positive_int, default=2048)
-    p.add_argument("--no-augment", action="store_true", help="no scale/translate augmentation")
+    p.add_argument("--augment", choices=("scale_translate", "none"), default="scale_translate",
+                   help="train-time augmentation (SPEC: scale_translate)")
     add_backbone_flags(p, num_group=128, group_size=32)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--max-steps-per-epoch", type=positive_int)
@@ -51,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         mixed_precision=args.mixed_precision, epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip, npoints=args.npoints,
-        augment=not args.no_augment,
+        augment=args.augment,
         num_workers=args.num_workers, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
         data_profile=args.data_profile, progress=not args.no_progress, command=list(sys.argv),
         backbone=backbone_from_args(args),

@@ -24,6 +24,13 @@ def overall_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     return 100.0 * (pred == target).float().mean().item()
 
 
+def majority_rate(target: torch.Tensor) -> float:
+    """Chance level of ``target (n,)`` labels: percent of the most frequent one (the best constant guess)."""
+    if target.numel() == 0:
+        raise PointSDError("majority rate of an empty label set")
+    return 100.0 * torch.bincount(target.reshape(-1)).max().item() / target.numel()
+
+
 def per_class_accuracy(
     pred: torch.Tensor, target: torch.Tensor, class_names: Sequence[str]
 ) -> dict[str, float]:

@@ -54,7 +54,7 @@ class PartSegConfig:
     warmup_epochs: int = 10
     grad_clip: float = 10.0
     npoints: int = 2048
-    augment: bool = True
+    augment: str = "scale_translate"
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
     profile: str = "default"
@@ -97,6 +97,17 @@ def evaluate_miou(model: torch.nn.Module, split: EvalSet, device: torch.device, 
     return metrics.miou_summary(ious, split.category.tolist(), CATEGORIES)
 
 
+def majority_part_miou(split: EvalSet) -> dict[str, Any]:
+    """The chance level: mIoU of predicting, for every point, its category's most frequent part in ``split``."""
+    majority = {}
+    for cat in split.category.unique().tolist():
+        counts = torch.bincount(split.parts[split.category == cat].reshape(-1), minlength=NUM_PARTS)
+        majority[cat] = int(counts.argmax())
+    ious = [metrics.shape_part_iou(torch.full_like(gt, majority[int(cat)]), gt, SEG_CLASSES[CATEGORIES[int(cat)]])
+            for cat, gt in zip(split.category, split.parts)]
+    return metrics.miou_summary(ious, split.category.tolist(), CATEGORIES)
+
+
 def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``."""
     if cfg.protocol not in PROTOCOLS:
@@ -135,7 +146,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
 
     def step_fn(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         points, category, parts = batch
-        if cfg.augment:
+        if cfg.augment == "scale_translate":
             points = transforms.scale_translate(points)
         logits = model(points, category).float()
         return F.cross_entropy(logits.reshape(-1, NUM_PARTS), parts.reshape(-1))
@@ -168,6 +179,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=device,
                              data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision),
         "test": evaluate_miou(model, test, device, cfg.eval_batch_size),
+        "chance": {k: v for k, v in majority_part_miou(test).items() if k != "per_category"},
         "selected_epoch": int(best["epoch"]),
         "last_epoch": state.epoch,
         "last_epoch_instance_miou": last["instance_miou"],
