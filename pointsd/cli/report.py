@@ -6,7 +6,6 @@ import argparse
 
 from pointsd.cli._args import existing_path
 from pointsd.errors import PointSDError
-from pointsd.results.table import build_rows, read_metrics, to_json, to_markdown
 from pointsd.utils import atomic
 
 
@@ -21,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_table(args: argparse.Namespace) -> int:
+    from pointsd.results.table import build_rows, read_metrics, to_json, to_markdown
+
     if not args.out.endswith(".md"):
         raise PointSDError(f"--out must name a .md file, got {args.out}")
     records = [read_metrics(path) for path in args.metrics]
