@@ -60,3 +60,22 @@ def test_configuration_keys():
     config = {"lr": 0.1, "device": "cuda", "out_dir": "x", "progress": False, "backbone": {"depth": 2}}
     assert run_config.training_config(config) == {"lr": 0.1, "backbone": {"depth": 2}}
     assert run_config.differences({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": None}) == ["b.c: 2 → 3"]
+
+
+def test_pretraining_folder_is_checked_too(tmp_path):
+    """Pre-training records its configuration as well; its finished result is ``summary.json``."""
+    from dataclasses import replace
+
+    from pointsd.diffusion.stable_diffusion import write_tiny_sd
+    from pointsd.train.pretrain import PretrainConfig, run_pretrain
+    from tests.train.test_pretrain_resume import TINY, Pairs
+
+    cfg = PretrainConfig(stage=1, sd_dir=write_tiny_sd(tmp_path / "sd"), out_dir=tmp_path / "run", epochs=1,
+                         batch_size=4, warmup_epochs=0, npoints=64, image_size=32, backbone=TINY, probe_every=None,
+                         device="cpu", progress=False)
+    summary = run_pretrain(cfg, Pairs())
+    written = (tmp_path / "run" / "summary.json").read_bytes()
+    assert run_pretrain(replace(cfg, progress=True), Pairs()) == summary
+    assert (tmp_path / "run" / "summary.json").read_bytes() == written
+    with pytest.raises(PointSDError, match=r"noise\.t_min: 500 → 400"):
+        run_pretrain(replace(cfg, noise=replace(cfg.noise, t_min=400)), Pairs())
