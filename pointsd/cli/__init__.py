@@ -64,13 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # the one place where every other failure becomes one line
         if args.debug:
             raise
-        if is_write_refusal(err):
-            where = getattr(err, "filename", None) or getattr(args, "out", None) or "the output folder"
-            return _fail(args, f"error: {write_error(where, err)}", EXIT_USER)
-        if isinstance(err, OSError) and err.filename:
-            return _fail(args, f"error: {err.filename}: {err.strerror}", EXIT_USER)
-        return _fail(args, f"unexpected error: {type(err).__name__}: {first_line(err)} "
-                           f"(pointsd --debug {args.command} ... shows the traceback)", EXIT_INTERNAL)
+        return _fail(args, *_explain(err, args))
+
+
+def _explain(err: Exception, args: argparse.Namespace) -> tuple[str, int]:
+    """The one line and the exit code for a failure that is not a :class:`PointSDError`."""
+    if is_write_refusal(err):
+        where = getattr(err, "filename", None) or getattr(args, "out", None) or "the output folder"
+        return f"error: {write_error(where, err)}", EXIT_USER
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch's, without importing it
+        return (f"error: out of memory ({first_line(err)}); lower --batch-size (and --eval-batch-size), "
+                "or use a machine with more memory"), EXIT_USER
+    if isinstance(err, OSError) and err.filename:
+        return f"error: {err.filename}: {err.strerror}", EXIT_USER
+    return (f"unexpected error: {type(err).__name__}: {first_line(err)} "
+            f"(pointsd --debug {args.command} ... shows the traceback)"), EXIT_INTERNAL
 
 
 def _clean_leftovers(out: Path) -> None:

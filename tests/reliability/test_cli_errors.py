@@ -132,6 +132,22 @@ def test_unexpected_error_is_one_line_and_debug_shows_it(cli, tmp_path, monkeypa
         cli("--debug", *argv)
 
 
+def test_out_of_memory_says_what_to_lower(cli, tmp_path, monkeypatch):
+    import pointsd.cli.report
+
+    class OutOfMemoryError(RuntimeError):
+        """Stands for torch.cuda.OutOfMemoryError (same name, no GPU needed)."""
+
+    def oom(args):
+        raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore text")
+
+    monkeypatch.setattr(pointsd.cli.report, "run_table", oom)
+    (tmp_path / "m.json").write_text("{}")
+    code, line = cli("report", "table", "--metrics", tmp_path / "m.json", "--out", tmp_path / "t.md")
+    assert code == 2 and "out of memory (CUDA out of memory. Tried to allocate 2.00 GiB)" in line
+    assert "--batch-size" in line and "more text" not in line
+
+
 def test_corrupt_resume_state_is_one_line(cli, h5_root, tmp_path):
     out = tmp_path / "run"
     assert cli(*finetune_argv(h5_root, out))[0] == 0
