@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 from pointsd.models.config import BackboneConfig
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (the usage itself is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def existing_path(value: str) -> Path:
@@ -36,6 +44,12 @@ def non_negative_float(value: str) -> float:
     if not number >= 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
     return number
+
+
+def add_overwrite_flag(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: discard the run already in ``--out`` (which may have another configuration)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard the run in --out and start over (needed when its configuration differs)")
 
 
 def add_backbone_flags(p: argparse.ArgumentParser, num_group: int | None, group_size: int | None) -> None:

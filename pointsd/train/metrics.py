@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:  # the aggregations (report table, *-aggregate) must not pay for importing torch
+    import torch
 
 
 def overall_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -73,6 +76,8 @@ def shape_part_iou(pred: torch.Tensor, target: torch.Tensor, parts: Sequence[int
 
 def restrict_to_parts(logits: torch.Tensor, parts: Sequence[int]) -> torch.Tensor:
     """Predicted part ids among the category's ``parts`` only: ``logits (N,P)`` → ``(N,)`` int64."""
+    import torch
+
     ids = torch.as_tensor(list(parts), dtype=torch.long, device=logits.device)
     return ids[logits[:, ids].argmax(dim=1)]
 

@@ -31,6 +31,7 @@ from pointsd.train import metrics
 from pointsd.train.finetune import PROTOCOLS, _jsonable, initialise, param_groups
 from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
 from pointsd.utils import atomic
+from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
 
 CATEGORIES = sorted(SEG_CLASSES)
@@ -62,6 +63,7 @@ class PartSegConfig:
     progress: bool = True
     command: list[str] = field(default_factory=list)
     backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig(num_group=128))
+    overwrite: bool = False
 
 
 @dataclass
@@ -73,15 +75,17 @@ class EvalSet:
     parts: torch.Tensor
 
 
-def materialise(dataset: Dataset, batch_size: int = 64) -> EvalSet:
-    """Draw every sample of ``dataset`` once (the reader samples points at random per access)."""
+def materialise(dataset: Dataset, batch_size: int = 64, what: str = "part segmentation evaluation split"
+                ) -> EvalSet:
+    """Draw every sample of ``dataset`` once (the reader samples points at random per access); ``what``
+    names it in the error when it is empty."""
     pts, cats, parts = [], [], []
     for p, c, s in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         pts.append(p)
         cats.append(torch.as_tensor(c, dtype=torch.long))
         parts.append(s)
     if not pts:
-        raise PointSDError("part segmentation evaluation split is empty")
+        raise PointSDError(f"{what}: 0 shapes to evaluate on; check the split list (pointsd data inspect)")
     return EvalSet(torch.cat(pts), torch.cat(cats), torch.cat(parts))
 
 
@@ -115,9 +119,11 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     cfg.backbone.validate(cfg.npoints)
     from pointsd.models.partseg import PointTransformerPartSeg
 
-    set_seed(cfg.seed)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    finished = prepare_run_folder(out, asdict(cfg), result="metrics.json", overwrite=cfg.overwrite)
+    if finished is not None:
+        return finished
+    set_seed(cfg.seed)
     accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
     device = accelerator.device
 
@@ -126,8 +132,8 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
 
     honest = cfg.protocol == "honest"
     train_set = split("train") if honest else ConcatDataset([split("train"), split("val")])
-    test = materialise(split("test"))
-    select = materialise(split("val")) if honest else test
+    test = materialise(split("test"), what=f"{data_root}: ShapeNetPart split 'test'")
+    select = materialise(split("val"), what=f"{data_root}: ShapeNetPart split 'val'") if honest else test
     select_key = "val_instance_miou" if honest else "test_instance_miou"
 
     # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
