@@ -67,7 +67,6 @@ if MODELNET10_PRESENT:
         params:
             init=P["init"],
             flags=finetune_flags(P["modelnet10"]),
-            data=MODELNET10,
         log:
             log("finetune_modelnet10"),
         benchmark:
