@@ -277,11 +277,10 @@ def classification_report(logits: torch.Tensor, labels: torch.Tensor, class_name
 def _loader(dataset: Dataset, cfg: FinetuneConfig) -> DataLoader:
     if len(dataset) < 2:
         raise PointSDError(f"task {cfg.task}: the training set has {len(dataset)} samples; need at least 2")
-    # Shuffling draws from torch's global RNG, which the loop checkpoints: a resumed run sees the
-    # same batches as an uninterrupted one (several processes: accelerate seeds one sampler generator,
-    # shared by all of them, from that RNG when the loader is prepared).
+    # One seeded shuffling generator, which the loop checkpoints: a resumed run sees the same batches
+    # as an uninterrupted one, and every process (accelerate shares rank 0's) the same permutation.
     return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      num_workers=cfg.num_workers)
+                      num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
 
 
 def run_finetune(cfg: FinetuneConfig, data: ClassificationData,

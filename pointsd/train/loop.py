@@ -180,7 +180,7 @@ def train(
     state_path = cfg.out_dir / "state" / "last.pt"
     state, streams = LoopState(), ShardStreams(accelerator, cfg.seed)
     if state_path.exists():
-        state = _load_state(state_path, modules, optimizer, scheduler, accelerator, streams)
+        state = _load_state(state_path, modules, optimizer, scheduler, accelerator, streams, loader)
     elif accelerator.process_index:
         set_seed(cfg.seed + accelerator.process_index)  # data-side draws differ between processes
     log = MetricsLog(cfg.out_dir / "metrics.jsonl", state.step if state_path.exists() else None,
@@ -254,7 +254,7 @@ def train(
         state.epoch += 1
         if not cfg.eval_every or (state.epoch == cfg.epochs and state.step % cfg.eval_every):
             evaluate()
-        _save_state(state_path, state, modules, optimizer, scheduler, accelerator, streams)
+        _save_state(state_path, state, modules, optimizer, scheduler, accelerator, streams, loader)
     bar.close()
     _sync_buffers(accelerator, modules)
     accelerator.wait_for_everyone()
@@ -291,8 +291,19 @@ def _sync_buffers(accelerator: Accelerator, modules: Mapping[str, torch.nn.Modul
             broadcast(buffer, from_process=0)
 
 
-def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, accelerator, streams) -> None:
+def _sampler_generator(loader: Iterable[Any]) -> torch.Generator | None:
+    """The generator that shuffles ``loader``: its sampler's, under accelerate's sharding wrappers."""
+    node = getattr(loader, "batch_sampler", None)
+    while node is not None:
+        if isinstance(getattr(node, "generator", None), torch.Generator):
+            return node.generator
+        node = getattr(node, "batch_sampler", None) or getattr(node, "sampler", None)
+    return None
+
+
+def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, accelerator, streams, loader) -> None:
     rng = gather_object([{"global": _rng_state(), "streams": streams.states}])  # every process's draws
+    sampler = _sampler_generator(loader)
     if not accelerator.is_main_process:
         return
     atomic.torch_save(path, {
@@ -302,10 +313,11 @@ def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, acc
         "loop": {"epoch": state.epoch, "step": state.step, "best_score": state.best_score},
         "best": json.dumps(state.best, default=atomic._json_default),
         "rng": rng,
+        "sampler": sampler.get_state() if sampler is not None else torch.empty(0, dtype=torch.uint8),
     })
 
 
-def _load_state(path: Path, modules, optimizer, scheduler, accelerator, streams) -> LoopState:
+def _load_state(path: Path, modules, optimizer, scheduler, accelerator, streams, loader) -> LoopState:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable state file is the same user error
@@ -319,6 +331,9 @@ def _load_state(path: Path, modules, optimizer, scheduler, accelerator, streams)
     mine = rngs[accelerator.process_index] if len(rngs) == accelerator.num_processes else rngs[0]
     _set_rng_state(mine["global"])
     streams.states = {int(k): v for k, v in mine["streams"].items()} if len(rngs) == accelerator.num_processes else {}
+    sampler = _sampler_generator(loader)
+    if sampler is not None and blob.get("sampler") is not None and blob["sampler"].numel():
+        sampler.set_state(blob["sampler"])
     loop = blob["loop"]
     print(f"[process {accelerator.process_index}/{accelerator.num_processes}] resumed from {path}: "
           f"epoch {loop['epoch']}, step {loop['step']}", file=sys.stderr, flush=True)
