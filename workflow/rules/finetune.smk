@@ -12,6 +12,7 @@ rule finetune:
     wildcard_constraints:
         task="|".join(FINETUNE_TASKS),
     params:
+        launch=launcher(),
         init=P["init"],
         flags=lambda w: finetune_flags(P["finetune"][w.task]),
         data_profile=P["data_profile"],
@@ -22,10 +23,10 @@ rule finetune:
         bench("finetune_{task}")
     threads: 2
     resources:
-        gpu=1,
+        gpu=P["gpus"],
         mem_mb=8000,
     shell:
-        "pointsd finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
+        "{params.launch} finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
         " --modelnet40-points {params.modelnet40_points}"
         " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
 
@@ -37,6 +38,7 @@ rule finetune_modelnet10:
     output:
         run=directory("runs/finetune/modelnet10"),
     params:
+        launch=launcher(),
         init=P["init"],
         flags=finetune_flags(P["modelnet10"]),
     log:
@@ -45,8 +47,8 @@ rule finetune_modelnet10:
         bench("finetune_modelnet10")
     threads: 2
     resources:
-        gpu=1,
+        gpu=P["gpus"],
         mem_mb=8000,
     shell:
-        "pointsd finetune --task modelnet10 --data-root {input.data} --data-profile real"
+        "{params.launch} finetune --task modelnet10 --data-root {input.data} --data-profile real"
         " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
