@@ -26,7 +26,7 @@ import json
 import math
 import random
 import sys
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -189,22 +189,8 @@ def train(
     accum = accelerator.gradient_accumulation_steps
 
     def evaluate() -> None:
-        if eval_fn is None:
-            return
-        _sync_buffers(accelerator, modules)
-        for m in modules.values():
-            m.eval()
-        metrics = eval_fn()
-        for m in modules.values():
-            m.train()
-        record = {"step": state.step, "epoch": state.epoch, **metrics}
-        score = metrics.get(cfg.select_metric) if cfg.select_metric else None
-        if score is not None and score > state.best_score:
-            state.best_score = float(score)
-            state.best = record
-            if on_best is not None and accelerator.is_main_process:
-                on_best(record)
-        log.write({**record, "best": state.best_score})
+        if eval_fn is not None:
+            _evaluate(accelerator, cfg, modules, state, log, eval_fn, on_best)
 
     last_logged = state.step
 
@@ -228,20 +214,15 @@ def train(
         for i, batch in enumerate(loader):
             if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch * accum:
                 break
-            with accelerator.accumulate(*modules.values()):
-                with streams.use(i % accum):
-                    loss = step_fn(batch)
-                if not torch.isfinite(loss):
-                    raise PointSDError(f"loss became {loss.item()} at step {state.step} in {cfg.out_dir}")
-                accelerator.backward(loss)
-                micro.append(loss.detach())
-                if not accelerator.sync_gradients:
-                    continue
-                if cfg.grad_clip:
-                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+            micro.append(_backward(accelerator, modules, streams.use(i % accum), step_fn, batch,
+                                   f"step {state.step} in {cfg.out_dir}"))
+            if not accelerator.sync_gradients:
+                continue
+            if cfg.grad_clip:
+                accelerator.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
             step_loss, micro = torch.stack(micro).mean(), []
             state.step += 1
             bar.update(1)
@@ -279,6 +260,41 @@ def load_best_weights(path: Path, accelerator: Accelerator, model: torch.nn.Modu
     accelerator.unwrap_model(model).load_state_dict(best["model"])
     model.eval()
     return best
+
+
+def _backward(
+    accelerator: Accelerator, modules: Mapping[str, torch.nn.Module], stream: AbstractContextManager[None],
+    step_fn: Callable[[Any], torch.Tensor], batch: Any, where: str,
+) -> torch.Tensor:
+    """Loss of ``batch`` (drawn on its shard's RNG ``stream``), back-propagated (gradient sync skipped
+    until the last micro-batch of an optimiser step); → the detached loss (a scalar)."""
+    with accelerator.accumulate(*modules.values()):
+        with stream:
+            loss = step_fn(batch)
+        if not torch.isfinite(loss):
+            raise PointSDError(f"loss became {loss.item()} at {where}")
+        accelerator.backward(loss)
+    return loss.detach()
+
+
+def _evaluate(accelerator: Accelerator, cfg: LoopConfig, modules: Mapping[str, torch.nn.Module], state: LoopState,
+              log: MetricsLog, eval_fn: Callable[[], dict[str, float]],
+              on_best: Callable[[dict[str, Any]], None] | None) -> None:
+    """Run ``eval_fn`` on every process (with the main process's buffers), track and log the best."""
+    _sync_buffers(accelerator, modules)
+    for m in modules.values():
+        m.eval()
+    metrics = eval_fn()
+    for m in modules.values():
+        m.train()
+    record = {"step": state.step, "epoch": state.epoch, **metrics}
+    score = metrics.get(cfg.select_metric) if cfg.select_metric else None
+    if score is not None and score > state.best_score:
+        state.best_score = float(score)
+        state.best = record
+        if on_best is not None and accelerator.is_main_process:
+            on_best(record)
+    log.write({**record, "best": state.best_score})
 
 
 def _sync_buffers(accelerator: Accelerator, modules: Mapping[str, torch.nn.Module]) -> None:

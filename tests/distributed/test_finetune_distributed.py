@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, command, env, launch, losses, metrics_lines
+
 from pointsd.train import finetune as ft
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(600)]

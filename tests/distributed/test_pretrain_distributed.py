@@ -9,8 +9,8 @@ sample the same noise, timestep, patch-mix draw and drop path in both layouts.
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT, launch, losses, metrics_lines
+
 from pointsd.diffusion.stable_diffusion import write_tiny_sd
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(600)]
