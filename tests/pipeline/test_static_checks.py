@@ -57,7 +57,9 @@ def test_every_rule_has_log_benchmark_and_resources():
         name = body.split(":", 1)[0]
         for directive in ("log:", "benchmark:", "threads:", "shell:"):
             assert directive in body, f"rule {name} lacks {directive}"
-        assert "pointsd " in body, f"rule {name} does not call the pointsd CLI"
+        assert "pointsd " in body or "{params.launch} " in body, f"rule {name} does not call the pointsd CLI"
         assert "mem_mb=" in body, f"rule {name} declares no memory"
+        gpu = "gpu=1" in body or 'gpu=P["gpus"]' in body
         trains = name in GPU_RULES and "pointsd report not-run" not in body
-        assert ("gpu=1" in body) == trains, f"rule {name}: gpu=1 exactly on training rules"
+        assert gpu == trains, f"rule {name}: a GPU request exactly on training rules"
+        assert ("{params.launch} " in body) == ('gpu=P["gpus"]' in body), f"rule {name}: N processes, N GPUs"
