@@ -11,8 +11,8 @@ LAUNCH = "accelerate launch --multi_gpu --num_processes 4 --num_machines 1 --mix
 def test_gpus_param_launches_one_process_per_gpu():
     jobs = snakemake_jobs("results/table.md", "--config", "gpus=4")
     training = {out: job for out, job in jobs.items() if job["rule"] in
-                {"pretrain_stage1", "pretrain_stage2", "finetune", "finetune_modelnet10"}}
-    assert len(training) == 7
+                {"pretrain_stage1", "pretrain_stage2", "finetune", "finetune_scratch", "finetune_modelnet10"}}
+    assert len(training) == 11
     assert all(job["cmd"].startswith(f"{LAUNCH} -m pointsd ") for job in training.values())
     others = [job for out, job in jobs.items() if out not in training and job["cmd"]]
     assert all(job["cmd"].startswith("pointsd ") for job in others)
