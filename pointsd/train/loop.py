@@ -52,7 +52,7 @@ class LoopConfig:
     grad_clip: float | None = None
     log_every: int = 10
     eval_every: int = 0
-    select_metric: str | None = None
+    select_metric: str | None = None  # the metric that picks the best evaluation; ties: the later one
     progress: bool = True
     max_steps_per_epoch: int | None = None
     seed: int = 0
@@ -290,7 +290,8 @@ def _evaluate(accelerator: Accelerator, cfg: LoopConfig, modules: Mapping[str, t
         m.train()
     record = {"step": state.step, "epoch": state.epoch, **metrics}
     score = metrics.get(cfg.select_metric) if cfg.select_metric else None
-    if score is not None and score > state.best_score:
+    # Ties go to the later evaluation (more training): a small validation split ties often.
+    if score is not None and score >= state.best_score:
         state.best_score = float(score)
         state.best = record
         if on_best is not None and accelerator.is_main_process:
