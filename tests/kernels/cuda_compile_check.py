@@ -23,8 +23,11 @@ from triton.compiler import ASTSource
 KERNELS = [
     (fps._fps_kernel, {"xyz_ptr": "*fp32", "dist_ptr": "*fp32", "out_ptr": "*i64", "N": "i32", "n": "i32",
                        "start": "i32"}, {"BLOCK": 1024}, True),
-    (knn._knn_kernel, {"q_ptr": "*fp32", "p_ptr": "*fp32", "dist_ptr": "*fp32", "idx_ptr": "*i64", "M": "i32",
-                       "N": "i32", "k": "i32"}, {"BLOCK_M": 32, "BLOCK_N": 128, "NO_INDEX": 2**31 - 1}, True),
+    (knn._knn_select_kernel, {"q_ptr": "*fp32", "p_ptr": "*fp32", "dist_ptr": "*fp32", "idx_ptr": "*i64",
+                              "M": "i32", "N": "i32", "k": "i32"},
+     {"BLOCK_M": 32, "BLOCK_N": 128, "NO_INDEX": 2**31 - 1}, True),
+    (knn._knn_sorted_kernel, {"q_ptr": "*fp32", "p_ptr": "*fp32", "dist_ptr": "*fp32", "idx_ptr": "*i64",
+                              "M": "i32", "N": "i32", "k": "i32"}, {"BLOCK_M": 16, "T": 32, "NO_KEY": 2**63 - 1}, True),
     (chamfer._nearest_kernel, {"a_ptr": "*fp32", "b_ptr": "*fp32", "dist_ptr": "*fp32", "idx_ptr": "*i64",
                                "NA": "i32", "NB": "i32"}, {"BLOCK_A": 64, "BLOCK_B": 128}, True),
     (interpolate._three_nn_kernel, {"u_ptr": "*fp32", "k_ptr": "*fp32", "dist_ptr": "*fp32", "idx_ptr": "*i64",

@@ -1,15 +1,18 @@
-"""Triton KNN (compiled on CUDA, else interpreted): exact, sorted, ties by lower index."""
+"""Triton KNN, both kernels (compiled on CUDA, else interpreted): exact, sorted, ties by lower index."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from pointsd_kernels.knn import knn_with_dist
+from pointsd_kernels.knn import SORTED_MAX_K, knn_with_dist
 
 from pointsd.ops import reference as ref
 
 
-@pytest.mark.parametrize("B,M,N,k", [(2, 37, 150, 8), (1, 6, 6, 6), (1, 3, 200, 1)])
+# k <= SORTED_MAX_K: the sorted top-k kernel (several tiles, partial query blocks, k == N, k == 1, k == T);
+# above: the selection kernel.
+@pytest.mark.parametrize("B,M,N,k", [(2, 9, 150, 8), (1, 6, 6, 6), (1, 3, 200, 1), (1, 5, 100, 32),
+                                     (1, 3, 80, SORTED_MAX_K + 6)])
 def test_knn_kernel_matches_reference(gen, dev, B, M, N, k):
     pts = torch.randn(B, N, 3, generator=gen).to(dev)
     q = torch.randn(B, M, 3, generator=gen).to(dev)
