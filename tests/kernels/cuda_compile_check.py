@@ -23,6 +23,8 @@ from triton.compiler import ASTSource
 KERNELS = [
     (fps._fps_kernel, {"xyz_ptr": "*fp32", "dist_ptr": "*fp32", "out_ptr": "*i64", "N": "i32", "n": "i32",
                        "start": "i32"}, {"BLOCK": 1024}, True),
+    (fps._fps_onchip_kernel, {"xyz_ptr": "*fp32", "out_ptr": "*i64", "N": "i32", "n": "i32", "start": "i32"},
+     {"BLOCK": 8192}, True),
     (knn._knn_select_kernel, {"q_ptr": "*fp32", "p_ptr": "*fp32", "dist_ptr": "*fp32", "idx_ptr": "*i64",
                               "M": "i32", "N": "i32", "k": "i32"},
      {"BLOCK_M": 32, "BLOCK_N": 128, "NO_INDEX": 2**31 - 1}, True),
