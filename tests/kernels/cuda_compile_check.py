@@ -4,12 +4,14 @@ Run as a script (it must import the kernels with ``TRITON_INTERPRET`` unset). Fo
 compiles the plain signature and, with ``--all``, for every integer argument the launch-time
 specialisation of the value 1 (Triton turns an int argument equal to 1 into a constexpr). It
 checks that the distance kernels contain no fused multiply-add (which would round distances
-differently from the torch reference). Prints one line per compiled variant.
+differently from the torch reference), and only ``.rn`` multiplies and adds (ptxas never contracts
+those into FMA in the machine code). Prints one line per compiled variant.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 os.environ.pop("TRITON_INTERPRET", None)
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
             ptx = compile_variant(fn, signature, constexprs, one)
             if exact and "fma.rn.f32" in ptx:
                 print(f"FAIL {fn.__name__} {one}: fused multiply-add in an exact kernel")
+                return 1
+            if exact and re.search(r"\b(mul|add|sub)\.f32", ptx):
+                print(f"FAIL {fn.__name__} {one}: float op without .rn, which ptxas may contract to FMA")
                 return 1
             print(f"ok {fn.__name__} {'plain' if one is None else one + '=1'}")
     return 0
