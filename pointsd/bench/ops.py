@@ -189,6 +189,7 @@ def _implementations(case: Case, device: torch.device, batch: int) -> tuple[dict
     direct: dict[str, Callable[[], tuple[torch.Tensor, ...]]] = {}
     if device.type == "cuda" and case.op == "knn":
         public["cdist+topk"] = lambda: case.run(CdistTopk)
+        public["cdist+topk"]()  # warm-up, as for every implementation but the reference
     for name in fast_backends(device):
         try:
             _with_backend(name, case)()  # warm-up: numba / Triton compilation is not timed
