@@ -1,8 +1,9 @@
 """three_nn and three_interpolate as Triton kernels (PointNet++ feature propagation).
 
 ``three_nn`` sweeps the known points in tiles and keeps, per query, a sorted top-3 of
-``(distance, index)``: each tile gives up its three smallest in order, each inserted only when
-strictly closer, so ties keep the lower index, as :func:`pointsd.ops.reference.three_nn`.
+``(distance, index)``: each tile gives up its three smallest pairs in order, each inserted where it
+is lexicographically smaller, so ties keep the lower index, as :func:`pointsd.ops.reference.three_nn`
+(infinite distances, from overflow, included).
 """
 
 from __future__ import annotations
@@ -40,15 +41,16 @@ def _three_nn_kernel(u_ptr, k_ptr, dist_ptr, idx_ptr, n, m,
         dx = ux - tl.load(kp + j * 3 + 0, mask=j_ok, other=0.0)[None, :]
         dy = uy - tl.load(kp + j * 3 + 1, mask=j_ok, other=0.0)[None, :]
         dz = uz - tl.load(kp + j * 3 + 2, mask=j_ok, other=0.0)[None, :]
-        d = tl.where(j_ok[None, :], dx * dx + dy * dy + dz * dz, inf)
-        jj = tl.where(j_ok, j, NO_INDEX)[None, :]
+        d = dx * dx + dy * dy + dz * dz
+        jj = j[None, :]
+        live = tl.broadcast_to(j_ok[None, :], (BLOCK_U, BLOCK_K))  # in range, not yet taken
         for _ in tl.static_range(3):
-            cd, cpos = tl.min(d, axis=1, return_indices=True, return_indices_tie_break_left=True)
-            cj = tl.where(cd < inf, lo + cpos, NO_INDEX)
-            d = tl.where(jj == cj[:, None], inf, d)
-            in0 = cd < d0
-            in1 = cd < d1
-            in2 = cd < d2
+            cd = tl.min(tl.where(live, d, inf), axis=1)
+            cj = tl.min(tl.where(live & (d == cd[:, None]), jj, NO_INDEX), axis=1)
+            live = live & (jj != cj[:, None])
+            in0 = (cd < d0) | ((cd == d0) & (cj < j0))
+            in1 = (cd < d1) | ((cd == d1) & (cj < j1))
+            in2 = (cd < d2) | ((cd == d2) & (cj < j2))
             d2 = tl.where(in1, d1, tl.where(in2, cd, d2))
             j2 = tl.where(in1, j1, tl.where(in2, cj, j2))
             d1 = tl.where(in0, d0, tl.where(in1, cd, d1))

@@ -1,9 +1,13 @@
-"""Exact k-nearest neighbours as a Triton kernel.
+"""Exact k-nearest neighbours as Triton kernels, sorted by distance with ties broken by the lower
+index, exactly as :func:`pointsd.ops.reference.knn` (distances in the reference's written order).
 
-Each program takes ``BLOCK_M`` queries of one cloud and runs ``k`` selection passes over the
-points; pass ``t`` finds the smallest ``(distance, index)`` pair strictly after the one found by
-pass ``t-1`` in lexicographic order. The result is sorted by distance with ties broken by the
-lower index, exactly as :func:`pointsd.ops.reference.knn` (distances rounded identically).
+- ``k <= SORTED_MAX_K``: :func:`_knn_sorted_kernel` computes each distance once. Per query it keeps
+  the ``T`` smallest packed keys ``(float bits of d) << 32 | index`` in registers, sorted: the bits
+  of a non-negative float order like its value, so one int64 order is the (distance, index) order
+  and ties stay exact. Each tile of ``T`` points is sorted descending; the element-wise minimum with
+  the ascending top-``T`` is the ``T`` smallest of both (a bitonic sequence), sorted again.
+- larger ``k``: :func:`_knn_select_kernel` runs ``k`` selection passes over the points; pass ``t``
+  finds the smallest ``(distance, index)`` pair strictly after the one found by pass ``t-1``.
 """
 
 from __future__ import annotations
@@ -14,10 +18,43 @@ import triton.language as tl
 from pointsd_kernels._launch import EXACT, block
 
 _NO_INDEX = 2**31 - 1
+_NO_KEY = 2**63 - 1
+SORTED_MAX_K = 64  # above this the register top-k would spill: selection passes instead
 
 
 @triton.jit
-def _knn_kernel(q_ptr, p_ptr, dist_ptr, idx_ptr, M, N, k,
+def _knn_sorted_kernel(q_ptr, p_ptr, dist_ptr, idx_ptr, M, N, k,
+                       BLOCK_M: tl.constexpr, T: tl.constexpr, NO_KEY: tl.constexpr):
+    """``q (B,M,3)``, ``p (B,N,3)`` float32 → ``dist (B,M,k)`` squared, ``idx (B,M,k)`` int64; ``k <= T``."""
+    b = tl.program_id(0).to(tl.int64)
+    m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
+    m_ok = m < M
+    q = q_ptr + b * M * 3
+    p = p_ptr + b * N * 3
+    qx = tl.load(q + m * 3 + 0, mask=m_ok, other=0.0)[:, None]
+    qy = tl.load(q + m * 3 + 1, mask=m_ok, other=0.0)[:, None]
+    qz = tl.load(q + m * 3 + 2, mask=m_ok, other=0.0)[:, None]
+    top = tl.full((BLOCK_M, T), NO_KEY, tl.int64)
+    for lo in range(0, N, T):
+        j = lo + tl.arange(0, T)
+        j_ok = j < N
+        dx = qx - tl.load(p + j * 3 + 0, mask=j_ok, other=0.0)[None, :]
+        dy = qy - tl.load(p + j * 3 + 1, mask=j_ok, other=0.0)[None, :]
+        dz = qz - tl.load(p + j * 3 + 2, mask=j_ok, other=0.0)[None, :]
+        d = dx * dx + dy * dy + dz * dz
+        key = (d.to(tl.int32, bitcast=True).to(tl.int64) << 32) | j[None, :].to(tl.int64)
+        key = tl.where(j_ok[None, :], key, NO_KEY)
+        top = tl.sort(tl.minimum(top, tl.sort(key, descending=True)))
+    col = tl.arange(0, T)[None, :]
+    out = (b * M + m)[:, None] * k + col
+    ok = m_ok[:, None] & (col < k)
+    bits = top >> 32
+    tl.store(dist_ptr + out, bits.to(tl.int32).to(tl.float32, bitcast=True), mask=ok)
+    tl.store(idx_ptr + out, top - (bits << 32), mask=ok)
+
+
+@triton.jit
+def _knn_select_kernel(q_ptr, p_ptr, dist_ptr, idx_ptr, M, N, k,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, NO_INDEX: tl.constexpr):
     """``q (B,M,3)``, ``p (B,N,3)`` float32 → ``dist (B,M,k)`` squared, ``idx (B,M,k)`` int64."""
     b = tl.program_id(0).to(tl.int64)
@@ -62,8 +99,13 @@ def knn_with_dist(query: torch.Tensor, points: torch.Tensor, k: int) -> tuple[to
     N = points.shape[1]
     dist = torch.empty(B, M, k, dtype=torch.float32, device=query.device)
     idx = torch.empty(B, M, k, dtype=torch.long, device=query.device)
+    if k <= SORTED_MAX_K:
+        T = block(k)
+        BLOCK_M = block(M, low=1, high=512 // T)
+        _knn_sorted_kernel[(B, triton.cdiv(M, BLOCK_M))](query, points, dist, idx, M, N, k,
+                                                         BLOCK_M=BLOCK_M, T=T, NO_KEY=_NO_KEY, **EXACT)
+        return dist, idx
     BLOCK_M = block(M, high=32)
-    grid = (B, triton.cdiv(M, BLOCK_M))
-    _knn_kernel[grid](query, points, dist, idx, M, N, k,
-                      BLOCK_M=BLOCK_M, BLOCK_N=block(N, high=128), NO_INDEX=_NO_INDEX, **EXACT)
+    _knn_select_kernel[(B, triton.cdiv(M, BLOCK_M))](query, points, dist, idx, M, N, k, BLOCK_M=BLOCK_M,
+                                                     BLOCK_N=block(N, high=128), NO_INDEX=_NO_INDEX, **EXACT)
     return dist, idx

@@ -7,7 +7,9 @@ Backends (:mod:`pointsd.ops.backends`): ``reference`` (naive torch, ground truth
 
 Contract, identical for every backend: coordinates are computed in float32 (16-bit inputs are
 cast first); FPS starts at ``start`` and ties go to the lowest index; KNN / three_nn are exact,
-sorted by increasing distance, ties broken by the lower index. Bad input → :class:`PointSDError`.
+sorted by increasing distance, ties broken by the lower index; squared distances are rounded in the
+one written order of :mod:`pointsd.ops.reference`, so every backend gives the same bits on every
+device. Bad input → :class:`PointSDError`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Fast CPU backend: numba kernels over numpy views of contiguous float32 tensors.
 
-Every kernel computes squared distances with the same float32 formula as
-:mod:`pointsd.ops.reference` (``d = a - b``, then ``dx*dx + dy*dy + dz*dz`` left to right; numba
-does not contract to fused multiply-add without ``fastmath``),
-so indices are identical to the reference, ties included:
+Every kernel computes squared distances in the written order of :mod:`pointsd.ops.reference`
+(``d = a - b``, then ``dx*dx + dy*dy + dz*dz`` left to right; numba does not contract to fused
+multiply-add without ``fastmath``), so indices are identical to the reference, ties included:
 FPS keeps the first maximum (lowest index); KNN / three_nn keep a list sorted by
 ``(distance, index)``, a later point replacing the k-th only when strictly closer.
 Distances are computed a row at a time over coordinate columns (x, y, z arrays), which LLVM

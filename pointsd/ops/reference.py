@@ -3,6 +3,30 @@
 Conventions shared by all backends (see :mod:`pointsd.ops`):
 - FPS starts at index ``start`` (0, as ``pointnet2_ops``) and, on ties, takes the lowest index.
 - KNN returns neighbours sorted by increasing distance, ties broken by the lower index.
+
+Order of floating-point operations (the one written contract; every backend follows it)
+---------------------------------------------------------------------------------------
+The squared distance between points ``a`` and ``b`` is computed in float32 as::
+
+    dx = a.x - b.x;  dy = a.y - b.y;  dz = a.z - b.z      # one rounding each
+    d  = (dx*dx + dy*dy) + dz*dz                           # left to right, every * and + rounded
+
+with no fused multiply-add (an FMA skips the rounding of the product) and no other association
+(``dx*dx + (dy*dy + dz*dz)`` can differ in the last bit). ``b - a`` instead of ``a - b`` is allowed:
+negation is exact. Who follows it, and how:
+
+- here, :func:`sq_dist_xyz`: one eager torch op per step on coordinate columns. Not
+  ``(diff*diff).sum(-1)``: a reduction's order is the library's choice (CUDA sums in another order
+  than the CPU), and eager element-wise ops are never fused into FMA;
+- :mod:`pointsd.ops.cpu` (numba): the same expression, scalar by scalar; numba contracts to FMA only
+  under ``fastmath``, which these kernels never set;
+- the Triton kernels (``pointsd_kernels``): the same expression, compiled with
+  ``enable_fp_fusion=False`` (``pointsd_kernels._launch.EXACT``; checked in the PTX by
+  ``tests/kernels/cuda_compile_check.py``); the interpreter rounds each numpy op alike.
+
+Distances being bit-identical, every selection (min, arg-max, top-k with the lower index on ties)
+gives identical indices. ``tests/ops/test_float_order.py`` holds inputs whose float32 result
+depends on the association, so another order fails there on any device.
 """
 
 from __future__ import annotations
@@ -20,7 +44,7 @@ def furthest_point_sample(xyz: torch.Tensor, n: int, start: int = 0) -> torch.Te
     batch = torch.arange(B, device=xyz.device)
     for i in range(n):
         idx[:, i] = cur
-        d = ((pts - pts[batch, cur].unsqueeze(1)) ** 2).sum(-1)
+        d = sq_dist_xyz(pts, pts[batch, cur].unsqueeze(1))
         dist = torch.minimum(dist, d)
         cur = dist.argmax(dim=1)
     return idx
@@ -34,10 +58,19 @@ def gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return out.reshape(*idx.shape, points.shape[-1])
 
 
+def sq_dist_xyz(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared distances in the written order (module docstring), broadcasting ``a (...,3)`` against
+    ``b (...,3)`` → ``(...)`` float32."""
+    a, b = a.float(), b.float()
+    dx = a[..., 0] - b[..., 0]
+    dy = a[..., 1] - b[..., 1]
+    dz = a[..., 2] - b[..., 2]
+    return (dx * dx + dy * dy) + dz * dz
+
+
 def square_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Exact pairwise squared distances. ``a (B,M,3)``, ``b (B,N,3)`` → ``(B,M,N)`` float32."""
-    diff = a.float().unsqueeze(2) - b.float().unsqueeze(1)
-    return (diff * diff).sum(-1)
+    return sq_dist_xyz(a.unsqueeze(2), b.unsqueeze(1))
 
 
 def knn(query: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:

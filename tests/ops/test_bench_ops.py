@@ -6,7 +6,9 @@ import json
 
 import torch
 
+from pointsd.bench.ops import FULL_BATCH, CdistTopk, Row, evaluate_targets
 from pointsd.cli import main
+from pointsd.ops import reference
 
 
 def test_bench_ops_quick_json(capsys):
@@ -23,6 +25,35 @@ def test_bench_ops_quick_json(capsys):
     for r in rows:
         assert r["exact"] is True and r["batch"] == 1
         assert r["median_ms"] > 0 and r["speedup"] > 0
+        assert (r["kernel_ms"] is None) == (r["impl"] == "reference")
+    assert report["targets"] == []  # targets are judged at the full batch only
+
+
+def _rows(ms: dict[tuple[str, str, str], float]) -> list[Row]:
+    return [Row(op, size, FULL_BATCH, impl, t, None, 1.0, True) for (op, size, impl), t in ms.items()]
+
+
+def test_cuda_targets_compare_with_the_named_baselines():
+    rows = _rows({("knn", "2048->128 k=32", "reference"): 9.0, ("knn", "2048->128 k=32", "cdist+topk"): 5.0,
+                  ("knn", "2048->128 k=32", "triton"): 3.0, ("fps", "1024->64", "reference"): 5.0,
+                  ("fps", "1024->64", "triton"): 0.2})
+    got = {t["name"]: t for t in evaluate_targets(rows, torch.device("cuda"))}
+    assert got["ops.knn.2048->128_k=32.vs_reference"] == {"name": "ops.knn.2048->128_k=32.vs_reference",
+                                                          "measured": 3.0, "target": 3.0, "met": True}
+    assert got["ops.knn.2048->128_k=32.vs_cdist+topk"]["met"] is False  # 1.67× < 2×
+    assert got["ops.fps.1024->64.vs_pointnet2_ops"] == {"name": "ops.fps.1024->64.vs_pointnet2_ops",
+                                                        "measured": None, "target": 1.5, "met": False}
+    assert len(got) == 3  # sizes that were not measured give no target
+    assert evaluate_targets([Row("fps", "1024->64", 1, "triton", 0.1, None, 1.0, True)],
+                            torch.device("cuda")) == []
+
+
+def test_cdist_topk_baseline_finds_the_same_neighbours(gen):
+    pts = torch.randn(2, 200, 3, generator=gen)
+    dist, idx = CdistTopk.knn_with_dist(pts[:, :7], pts, 5)
+    ref_dist, ref_idx = reference.knn_with_dist(pts[:, :7], pts, 5)
+    assert torch.equal(idx, ref_idx)
+    torch.testing.assert_close(dist, ref_dist, atol=1e-5, rtol=1e-4)
 
 
 def test_bench_ops_cuda_without_gpu_is_a_clear_error(capsys, monkeypatch):

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The GPU run of issue #10, one script: `bash benchmarks/gpu.sh`. Its steps' timeouts add up to 8.3
+# minutes; expect about half of that on one H100.
+#
+# 1. installs the wheels carried in .whl/ (if any) into /tmp/site;
+# 2. builds pointnet2_ops from a carried copy in .anchors/pointnet2_ops_lib (if any), in /tmp;
+# 3. runs `pytest tests/kernels tests/ops` (Triton kernels compiled: CUDA is present);
+# 4. runs `pointsd bench ops --device cuda --json` and the training benches (`pretrain`, `finetune`)
+#    with small settings and timeouts;
+# 5. writes benchmarks/results/gpu-<date>.json (python -m pointsd.results.gpu) and a log beside it,
+#    and copies both to $OUT when that is set (the device tool brings $OUT back).
+# Every step has a timeout and a failing step does not stop the others; see benchmarks/RESULTS.md.
+set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STAMP="$(date -u +%Y-%m-%d)"
+RES="$ROOT/benchmarks/results"
+WORK="$(mktemp -d /tmp/pointsd-gpu.XXXX)"
+LOG="$RES/gpu-$STAMP.log"
+mkdir -p "$RES"
+: >"$LOG"
+export PYTHONUNBUFFERED=1
+unset TRITON_INTERPRET
+say() { echo "== $(date -u +%T) $*" | tee -a "$LOG"; }
+PY=python3
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+    say "installing carried wheels: $(ls .whl | tr '\n' ' ')"
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl >>"$LOG" 2>&1 || say "wheel install FAILED (continuing)"
+    export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
+# the package as the repo lays it out: pointsd/ and kernels/ (imported as pointsd_kernels)
+mkdir -p "$WORK/path" && ln -sfn "$ROOT/kernels" "$WORK/path/pointsd_kernels"
+export PYTHONPATH="$WORK/path:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+if [ -d .anchors/pointnet2_ops_lib ]; then
+    say "building pointnet2_ops (sm_90) in $WORK/pn2"
+    cp -r .anchors/pointnet2_ops_lib "$WORK/pn2"
+    sed -i 's/"3.7+PTX;5.0;6.0;6.1;6.2;7.0;7.5"/"9.0"/' "$WORK/pn2/setup.py" "$WORK/pn2/pointnet2_ops/pointnet2_utils.py"
+    if (cd "$WORK/pn2" && MAX_JOBS=12 timeout 90 $PY setup.py build_ext --inplace) >>"$LOG" 2>&1; then
+        export PYTHONPATH="$WORK/pn2:$PYTHONPATH"
+        say "pointnet2_ops built"
+    else
+        say "pointnet2_ops build FAILED (its rows will be missing)"
+    fi
+else
+    say "no .anchors/pointnet2_ops_lib carried: no pointnet2_ops rows"
+fi
+
+say "nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
+say "versions: $($PY -c 'import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)' 2>&1)"
+
+POINTSD=("$PY" -c 'import sys; from pointsd.cli import main; sys.exit(main(sys.argv[1:]))')
+
+TESTS_RC=0
+: >"$WORK/pytest.log"
+for spec in "140 tests/kernels" "80 tests/ops"; do  # kernels first: they are what needs the GPU
+    say "pytest ${spec#* } (kernels compiled), timeout ${spec%% *} s"
+    timeout "${spec%% *}" $PY -m pytest -q -p no:cacheprovider "${spec#* }" >"$WORK/part.log" 2>&1
+    rc=$?
+    [ "$TESTS_RC" -eq 0 ] && TESTS_RC=$rc
+    cat "$WORK/part.log" >>"$WORK/pytest.log"
+    say "pytest ${spec#* } rc $rc: $(tail -n 1 "$WORK/part.log")"
+done
+cat "$WORK/pytest.log" >>"$LOG"
+
+say "pointsd bench ops --device cuda"
+timeout 100 "${POINTSD[@]}" bench ops --device cuda --json >"$WORK/ops.json" 2>>"$LOG"
+say "bench ops rc $? (1 = a project backend was not exact)"
+
+BENCHES=()
+for spec in "pretrain --batch-size 8 --steps 3 --warmup 1" "finetune --batch-size 32 --steps 5 --warmup 1"; do
+    name="${spec%% *}"
+    say "pointsd bench $spec --device cuda"
+    # shellcheck disable=SC2086  # $spec is a list of flags
+    timeout 40 "${POINTSD[@]}" bench $spec --device cuda --json >"$WORK/$name.json" 2>>"$LOG"
+    say "bench $name rc $?"
+    BENCHES+=(--bench "$name=$WORK/$name.json")
+done
+
+$PY -m pointsd.results.gpu --ops "$WORK/ops.json" "${BENCHES[@]}" --tests-rc "$TESTS_RC" \
+    --tests-log "$WORK/pytest.log" --out "$RES/gpu-$STAMP.json" 2>&1 | tee -a "$LOG"
+if [ -n "${OUT:-}" ]; then cp "$RES/gpu-$STAMP.json" "$LOG" "$OUT"/; fi
