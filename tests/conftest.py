@@ -8,7 +8,10 @@ is read when a kernel is decorated: it is set here, before anything imports ``po
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -31,3 +34,23 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     synthesize(root, sizes_for("tiny", **MICRO), seed=3)
     return root
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """Copy the checkout's tracked and untracked-not-ignored files into ``dest`` (no outputs, no .git)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def copy_checkout() -> Callable[[Path], Path]:
+    """``copy_checkout(dest)``: the repository as a user's clone has it, for tests that run the DAG."""
+    return _copy_checkout

@@ -38,15 +38,6 @@ def slurm_flags(cluster: Cluster) -> list[str]:
     ]
 
 
-def copy_checkout(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.splitlines()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-
-
 def snakemake(cwd: Path, env: dict[str, str], target: str, *args: str) -> subprocess.CompletedProcess:
     """``snakemake TARGET ARGS`` (the target first: list-valued flags would swallow it)."""
     return subprocess.run(["snakemake", target, *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -54,7 +45,7 @@ def snakemake(cwd: Path, env: dict[str, str], target: str, *args: str) -> subpro
 
 
 @pytest.fixture(scope="module")
-def slurm_run(slurm_cluster: Cluster, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, float]:
+def slurm_run(slurm_cluster: Cluster, tmp_path_factory, copy_checkout) -> tuple[Path, subprocess.CompletedProcess, float]:
     work = tmp_path_factory.mktemp("slurm-run")
     copy_checkout(work)
     started = time.monotonic()

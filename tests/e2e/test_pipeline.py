@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,16 +20,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 # The DAG takes minutes on 2 cores: more than the suite-wide per-test timeout allows.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2700)]
-
-
-def _copy_checkout(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
 
 
 def _snakemake(cwd: Path, *args: str, timeout: int = 2400) -> str:
@@ -50,9 +39,9 @@ def _planned_jobs(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
+def workdir(tmp_path_factory, copy_checkout) -> Path:
     work = tmp_path_factory.mktemp("pipeline")
-    _copy_checkout(work)
+    copy_checkout(work)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["paths"]["modelnet10"] = str((ROOT / params["paths"]["modelnet10"]).resolve())
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

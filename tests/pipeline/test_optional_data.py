@@ -4,30 +4,24 @@ row records that it did not run, naming the path and how to get the data."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, snakemake_jobs
+from conftest import snakemake_jobs
 
 
-def _checkout_without_modelnet10(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.splitlines()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+def _checkout_without_modelnet10(dest: Path, copy_checkout) -> Path:
+    copy_checkout(dest)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["paths"]["modelnet10"] = str(dest / "no-modelnet10-here")
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return dest / "no-modelnet10-here"
 
 
-def test_missing_modelnet10_is_recorded_not_run(tmp_path):
-    absent = _checkout_without_modelnet10(tmp_path)
+def test_missing_modelnet10_is_recorded_not_run(tmp_path, copy_checkout):
+    absent = _checkout_without_modelnet10(tmp_path, copy_checkout)
     jobs = snakemake_jobs(cwd=tmp_path)
     assert jobs["runs/finetune/modelnet10"]["cmd"].startswith(
         f"pointsd report not-run --task modelnet10 --reason 'no data at {absent}'")
