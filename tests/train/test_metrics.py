@@ -98,3 +98,12 @@ def test_honest_split_keeps_every_class_when_the_fraction_is_too_small() -> None
     train_idx, val_idx = stratified_split(labels, 0.1, seed=0)
     assert set(labels[val_idx]) == set(range(40)) and set(labels[train_idx]) == set(range(40))
     assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 240
+
+
+def test_majority_rate_is_the_best_constant_guess():
+    import torch
+
+    from pointsd.train.metrics import majority_rate
+
+    assert majority_rate(torch.tensor([0, 1, 1, 2])) == 50.0
+    assert majority_rate(torch.arange(15)) == pytest.approx(100 / 15)
