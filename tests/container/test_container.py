@@ -1,0 +1,170 @@
+"""The image, built and run: docker/Dockerfile's CPU variant with podman on a local Debian base.
+
+Builds pointsd:cpu (docker/build-cpu.sh) from a copy of the checkout salted with what .dockerignore
+must keep out, then runs the embedded default inside it as uid 1000 with `--network none` and only
+a bind-mounted results folder: the table appears on the host with every row, nothing is written
+outside the mount, a second run has nothing to do. Then the image's own default command (paper
+profile) is dry-run with /data and /models/sd15 mounted. Needs root and podman (.ci/run installs it
+with docker/podman-host.sh); skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "localhost/pointsd:cpu"
+EMBEDDED = ["snakemake", "--snakefile", "/opt/pointsd/Snakefile", "--configfile", "/opt/pointsd/params.yaml",
+            "--directory", "/results", "--cores", "2", "results/table.md"]
+# Files a developer or a run leaves in a checkout; none may reach the image.
+DECOYS = [".git/HEAD", ".venv/bin/python", "venv/pyvenv.cfg", "results/table.md", "runs/x/metrics.json",
+          "data/synthetic/x.h5", "models/sd-tiny/x.bin", "logs/x.log", ".snakemake/x", "report.html",
+          "pointsd/__pycache__/x.cpython-311.pyc", "pointsd.egg-info/PKG-INFO", ".pytest_cache/x",
+          ".ruff_cache/x", "build/lib/x.py", "dist/x.whl"]
+# Build (minutes on 2 cores, less with cached layers) plus the embedded DAG.
+pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
+
+
+def _skip_reason() -> str | None:
+    """Why this machine cannot run the test, or None."""
+    if shutil.which("podman") is None:
+        return "podman is not installed (as root, docker/podman-host.sh installs it; .ci/run does)"
+    if os.geteuid() != 0:
+        return "needs root: rootful podman, a results folder owned by uid 1000"
+    if subprocess.run(["podman", "info"], check=False, capture_output=True).returncode != 0:
+        return "podman is installed but `podman info` fails (host settings: docker/podman-host.sh)"
+    return None
+
+
+def _run(cmd: list[str], timeout: int, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``cmd``; fail the test with its output tail when it fails."""
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def _podman_run(name: str | None, mounts: dict[Path, str], command: list[str]) -> str:
+    """``podman run`` IMAGE as uid 1000 without network; kept (for ``podman diff``) when named."""
+    keep = ["--name", name] if name else ["--rm"]
+    volumes = [arg for host, spec in mounts.items() for arg in ("-v", f"{host}:{spec}")]
+    proc = _run(["podman", "run", *keep, "--user", "1000:1000", "--network", "none", *volumes,
+                 IMAGE, *command], timeout=1800)
+    return proc.stdout + proc.stderr
+
+
+def _build(context: Path, tag: str, commit: str) -> str:
+    """docker/build-cpu.sh on ``context`` as ``tag``; returns its output."""
+    proc = _run(["bash", str(context / "docker" / "build-cpu.sh"), str(context)], 1800,
+                env={**os.environ, "IMAGE": tag, "POINTSD_COMMIT": commit})
+    return proc.stdout + proc.stderr
+
+
+def _checkout_with_decoys(dest: Path) -> list[str]:
+    """Copy the checkout's files (tracked and untracked, not ignored) to ``dest``, add every decoy;
+    returns the copied files' relative paths."""
+    listing = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, check=True, timeout=60).stdout
+    files = [f for f in listing.decode().split("\0") if f and (ROOT / f).is_file()]
+    archive = subprocess.run(["tar", "-c", "--null", "-T", "-"], cwd=ROOT, capture_output=True, check=True,
+                             input="\0".join(files).encode(), timeout=120).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, timeout=120)
+    for rel in DECOYS:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text("decoy\n")
+    return files
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> tuple[Path, list[str]]:
+    """Build IMAGE from a salted copy of the checkout; returns that context and the copied files."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    context = tmp_path_factory.mktemp("context")
+    files = _checkout_with_decoys(context)
+    commit = _run(["git", "rev-parse", "HEAD"], 60, cwd=ROOT).stdout.strip()
+    start = time.monotonic()
+    print(_build(context, IMAGE, commit), f"(test: {time.monotonic() - start:.0f} s with the base)")
+    return context, files
+
+
+@pytest.fixture(scope="module")
+def embedded(image, tmp_path_factory) -> tuple[Path, list[str]]:
+    """The embedded default run once in IMAGE: the host results folder and ``podman diff``."""
+    out = tmp_path_factory.mktemp("results")
+    os.chown(out, 1000, 1000)
+    name = f"pointsd-smoke-{os.getpid()}"
+    start = time.monotonic()
+    try:
+        _podman_run(name, {out: "/results"}, EMBEDDED)
+        print(f"embedded DAG in the container: {time.monotonic() - start:.0f} s")
+        diff = _run(["podman", "diff", name], 60).stdout.split()
+    finally:
+        subprocess.run(["podman", "rm", "-f", name], check=False, capture_output=True, timeout=120)
+    return out, diff
+
+
+def test_image_holds_the_sources_and_nothing_dockerignore_excludes(image):
+    _, files = image
+    listing = _run(["podman", "run", "--rm", "--network", "none", IMAGE,
+                    "find", "/opt/pointsd", "-type", "f", "-printf", "%P\\n"], 120).stdout.split()
+    expected = {f for f in files if not f.startswith((".ci/", "tests/"))}
+    assert {"Snakefile", "params.yaml", "workflow/rules/common.smk", "pointsd/cli/__init__.py"} <= expected
+    assert set(listing) == expected
+    assert not set(DECOYS) & set(listing)
+
+
+def test_embedded_default_writes_every_row_on_the_host(embedded):
+    from pointsd.results.table import ROWS
+
+    out, _ = embedded
+    table = json.loads((out / "results" / "table.json").read_text())
+    assert {(r["benchmark"], r["metric"]) for r in table["rows"]} == {(s.benchmark, s.metric) for s in ROWS}
+    assert (out / "results" / "table.md").read_text().count("\n| ") == len(ROWS) + 1
+    assert all(p.stat().st_uid == 1000 for p in out.rglob("*"))
+
+
+def test_nothing_written_outside_the_mounted_folder(embedded):
+    _, diff = embedded
+    # `podman diff` lists each changed path after its kind (A added, C changed, D deleted).
+    changed = set(diff[1::2])
+    assert changed <= {"/results"}, sorted(changed)
+
+
+def test_second_run_has_nothing_to_do(embedded):
+    out, _ = embedded
+    assert "Nothing to be done" in _podman_run(None, {out: "/results"}, EMBEDDED)
+
+
+def test_default_command_dry_runs_the_paper_profile(image, tmp_path):
+    cmd = json.loads(_run(["podman", "image", "inspect", "--format", "{{json .Config.Cmd}}", IMAGE], 60).stdout)
+    assert "profile=paper" in cmd
+    mounts = {tmp_path / "data": "/data:ro", tmp_path / "sd15": "/models/sd15:ro", tmp_path / "out": "/results"}
+    for host in mounts:
+        host.mkdir()
+    (tmp_path / "data" / "modelnet10").mkdir()  # where the paper profile reads ModelNet10
+    os.chown(tmp_path / "out", 1000, 1000)
+    plan = _podman_run(None, mounts, [*cmd, "-n"])
+    assert all(rule in plan for rule in ("pretrain_stage1", "finetune_modelnet10", "report_table")), plan[-3000:]
+    assert "data_synth" not in plan and "sd_tiny" not in plan, plan[-3000:]
+
+
+def test_code_change_keeps_the_dependency_layer(image):
+    context, _ = image
+    init = context / "pointsd" / "__init__.py"
+    init.write_text(init.read_text() + "# a code change\n")
+    tag = f"{IMAGE}-code-change"
+    try:
+        steps = _build(context, tag, "code-change").split("STEP ")
+    finally:
+        subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True, timeout=120)
+    deps = next(step for step in steps if "project_requirements.py pyproject.toml" in step)
+    code = next(step for step in steps if "pip install --no-deps ." in step)
+    assert "--> Using cache" in deps and "--> Using cache" not in code
