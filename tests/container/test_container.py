@@ -157,6 +157,7 @@ def test_default_command_dry_runs_the_paper_profile(image, tmp_path):
     mounts = {tmp_path / "data": "/data:ro", tmp_path / "sd15": "/models/sd15:ro", tmp_path / "out": "/results"}
     for host in mounts:
         host.mkdir()
+    os.chown(tmp_path / "out", 1000, 1000)
     for sub in ("modelnet10", "rgb_depth_rendered_images"):  # folders the paper profile reads as a whole
         (tmp_path / "data" / sub).mkdir()
     plan = _podman_run(mounts, [*cmd, "-n"])
@@ -165,3 +166,19 @@ def test_default_command_dry_runs_the_paper_profile(image, tmp_path):
                         "fewshot": 40, "partseg": 1, "report_table": 1}.items():
         assert re.search(rf"^{rule}\s+{count}$", plan, re.MULTILINE), (rule, plan[-3000:])
     assert "data_synth" not in plan and "sd_tiny" not in plan, plan[-3000:]
+
+
+def test_code_change_keeps_the_dependency_layer(image):
+    context, _ = image
+    init = context / "pointsd" / "__init__.py"
+    init.write_text(init.read_text() + "# a code change\n")
+    tag = f"{IMAGE}-code-change"
+    try:
+        output = _build(context, tag, "code-change")
+    finally:
+        subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True, timeout=120)
+    print(output.splitlines()[-1])
+    steps = output.split("STEP ")
+    deps = next(step for step in steps if "project_requirements.py pyproject.toml" in step)
+    code = next(step for step in steps if "pip install --no-deps ." in step)
+    assert "Using cache" in deps and "Using cache" not in code, deps[-500:] + code[-500:]
