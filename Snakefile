@@ -31,6 +31,7 @@ rule all:
     input:
         "results/table.md",
         "results/table.json",
+        "results/curves",
 
 
 include: "workflow/rules/data.smk"

@@ -3,24 +3,37 @@
 Each module in this package owns one topic and exposes ``register(subparsers)``, which adds its
 sub-commands with ``set_defaults(func=handler)``. A handler receives the parsed namespace,
 validates it, calls the library and returns an exit code. Modules are discovered, so adding a
-command means adding a file here, nothing else.
+command means adding a file here, nothing else. Command modules import only what their flags need
+(no torch, diffusers or transformers): heavy libraries are imported inside the handlers, so
+``pointsd --help`` and the light commands start fast.
+
+Every failure ends in one line on stderr that names the file, folder or key and what to do, and a
+non-zero exit: 2 for a :class:`PointSDError` (bad input, parameter, checkpoint, a refused write),
+1 for anything unexpected, 130 for Ctrl-C. ``pointsd --debug COMMAND`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
-from pointsd.errors import PointSDError
+from pointsd.cli._args import Parser
+from pointsd.errors import PointSDError, first_line, is_write_refusal, write_error
+from pointsd.utils import atomic
 from pointsd.utils.run_info import git_commit
+
+EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with every command module's sub-commands registered."""
-    parser = argparse.ArgumentParser(prog="pointsd", description=__doc__.splitlines()[0])
+    parser = Parser(prog="pointsd", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="on failure, show the traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -31,15 +44,63 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, dispatch, and turn a :class:`PointSDError` into one line and exit code 2."""
+    """Entry point: parse, dispatch, and turn every failure into one line on stderr and an exit code."""
     args = build_parser().parse_args(argv)
+    # transformers warns on import that torchvision is missing (it falls back to PIL): not our user's concern.
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
     git_commit()
     try:
-        code = args.func(args)
+        if getattr(args, "out", None) is not None:
+            _clean_leftovers(Path(args.out))
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        return _fail(args, f"interrupted; {_resume_hint(args)}", EXIT_INTERRUPTED)
     except PointSDError as err:
-        print(f"pointsd {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    return int(code or 0)
+        if args.debug:
+            raise
+        return _fail(args, f"error: {err}", EXIT_USER)
+    except Exception as err:  # the one place where every other failure becomes one line
+        if args.debug:
+            raise
+        return _fail(args, *_explain(err, args))
+
+
+def _explain(err: Exception, args: argparse.Namespace) -> tuple[str, int]:
+    """The one line and the exit code for a failure that is not a :class:`PointSDError`."""
+    if is_write_refusal(err):
+        where = getattr(err, "filename", None) or getattr(args, "out", None) or "the output folder"
+        return f"error: {write_error(where, err)}", EXIT_USER
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch's, without importing it
+        return (f"error: out of memory ({first_line(err)}); lower --batch-size (and --eval-batch-size), "
+                "or use a machine with more memory"), EXIT_USER
+    if isinstance(err, OSError) and err.filename:
+        return f"error: {err.filename}: {err.strerror}", EXIT_USER
+    return (f"unexpected error: {type(err).__name__}: {first_line(err)} "
+            f"(pointsd --debug {args.command} ... shows the traceback)"), EXIT_INTERNAL
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove what a killed earlier run of this job left: its temporaries beside ``out`` and inside it."""
+    atomic.clean_interrupted(out.parent, target=out.name)
+    if out.is_dir():
+        atomic.clean_interrupted(out)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """Print ``pointsd COMMAND: message`` as one line on stderr; return ``code``."""
+    print(f"pointsd {args.command}: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What to do after Ctrl-C: resume from the run folder's state, or simply run again."""
+    out = getattr(args, "out", None)
+    state = Path(out) / "state" / "last.pt" if out is not None else None
+    if state is not None and state.is_file():
+        return f"progress is saved in {state}; rerun the same command to resume"
+    return "nothing half-written is kept; rerun the same command to start again"
 
 
 if __name__ == "__main__":

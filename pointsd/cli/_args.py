@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 from pointsd.models.config import BackboneConfig
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (the usage itself is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def existing_path(value: str) -> Path:
@@ -38,6 +46,12 @@ def non_negative_float(value: str) -> float:
     return number
 
 
+def add_overwrite_flag(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: discard the run already in ``--out`` (which may have another configuration)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard the run in --out and start over (needed when its configuration differs)")
+
+
 def add_backbone_flags(p: argparse.ArgumentParser, num_group: int | None, group_size: int | None) -> None:
     """Backbone size flags (SPEC §1 defaults); grouping defaults are the command's (None: the task's preset)."""
     p.add_argument("--trans-dim", type=positive_int, default=384)
@@ -47,6 +61,8 @@ def add_backbone_flags(p: argparse.ArgumentParser, num_group: int | None, group_
     p.add_argument("--group-size", type=positive_int, default=group_size)
     p.add_argument("--encoder-dims", type=positive_int, default=256)
     p.add_argument("--drop-path-rate", type=non_negative_float, default=0.1)
+    p.add_argument("--patch-width", type=positive_int, default=128,
+                   help="first width of the patch embedding's mini-PointNet (SPEC: 128 → 256, 512)")
     p.add_argument("--no-reduce-dim", action="store_true",
                    help="Point-MAE layout: no reduce_dim layer (needs --encoder-dims equal to --trans-dim, "
                         "384 for Point-MAE checkpoints)")
@@ -59,6 +75,7 @@ def backbone_from_args(args: argparse.Namespace, **grouping: int) -> BackboneCon
         num_group=args.num_group if args.num_group is not None else grouping["num_group"],
         group_size=args.group_size if args.group_size is not None else grouping["group_size"],
         encoder_dims=args.encoder_dims, drop_path_rate=args.drop_path_rate, reduce_dim=not args.no_reduce_dim,
+        patch_width=args.patch_width,
     )
     config.validate()
     return config

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from pointsd.data.inspect import INSPECTORS, format_report, inspect
-from pointsd.data.synth import PRESETS, sizes_for, synthesize
+from pointsd.data.synth import PRESETS, sizes_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from pointsd.data.synth import synthesize
+
     synthesize(args.out, sizes_for(args.size), args.seed)
     print(f"wrote synthetic '{args.size}' data (seed {args.seed}) under {args.out}")
     return 0

@@ -9,8 +9,6 @@ from pathlib import Path
 from pointsd.cli._args import existing_path, positive_int
 from pointsd.cli.finetune import add_training_flags, config_from_args
 from pointsd.errors import PointSDError
-from pointsd.train.fewshot import run_fewshot
-from pointsd.train.metrics import aggregate_folds
 from pointsd.utils import atomic
 
 
@@ -37,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pointsd.train.fewshot import run_fewshot
+
     cfg = config_from_args(args, "fewshot")
     result = run_fewshot(cfg, args.data_root, args.way, args.shot, args.fold)
     print(f"{args.way}way{args.shot}shot fold {args.fold} [{cfg.protocol}]: "
@@ -45,6 +45,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    from pointsd.train.metrics import aggregate_folds
+
     inputs = args.inputs or [args.root / f"{w}w{s}s" / f"fold{f}" / "metrics.json"
                              for w in args.ways for s in args.shots for f in args.folds]
     records = []

@@ -9,18 +9,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pointsd.cli._args import (
     add_backbone_flags,
+    add_overwrite_flag,
     backbone_from_args,
     existing_path,
     non_negative_float,
     positive_int,
 )
 from pointsd.errors import PointSDError
-from pointsd.train import finetune as ft
-from pointsd.train.metrics import aggregate_seeds
+from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, TASKS
 from pointsd.utils import atomic
+
+if TYPE_CHECKING:
+    from pointsd.train.finetune import FinetuneConfig
 
 PRESET_KEYS = ("npoints", "num_group", "group_size", "lr", "epochs", "augment", "votes")
 
@@ -29,7 +33,7 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     """Flags shared by ``finetune`` and ``fewshot``: model, optimiser, schedule, protocol, run."""
     p.add_argument("--init", default="scratch", help="checkpoint path (any public layout) or 'scratch'")
     p.add_argument("--out", type=Path, required=True, help="run folder (metrics.json, metrics.jsonl, best.pt)")
-    p.add_argument("--protocol", choices=ft.PROTOCOLS, default="paper",
+    p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
                    help="paper: best epoch on the test set; honest: best epoch on a validation split")
     p.add_argument("--val-fraction", type=non_negative_float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
@@ -39,7 +43,7 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--eval-batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=non_negative_float)
-    p.add_argument("--optimizer", choices=ft.OPTIMIZERS, default="sgd")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     p.add_argument("--momentum", type=non_negative_float, default=0.9)
     p.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
     p.add_argument("--warmup-epochs", type=int, default=10)
@@ -47,7 +51,7 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
     p.add_argument("--npoints", type=positive_int)
     p.add_argument("--oversample", type=non_negative_float, default=1.2, help="FPS to this × npoints, then subset")
-    p.add_argument("--augment", choices=ft.AUGMENTS)
+    p.add_argument("--augment", choices=AUGMENTS)
     if with_votes:
         p.add_argument("--votes", type=int, help="test-time votes (0: none; ModelNet40 default 10)")
     add_backbone_flags(p, num_group=None, group_size=None)
@@ -57,10 +61,13 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--profile", default="default", help="profile name recorded in the metrics")
     p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite_flag(p)
 
 
-def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
+def config_from_args(args: argparse.Namespace, task: str) -> FinetuneConfig:
     """Namespace → :class:`FinetuneConfig`, unset preset values filled from the task's SPEC row."""
+    from pointsd.train import finetune as ft
+
     preset = ft.apply_preset({k: getattr(args, k, None) for k in PRESET_KEYS}, task)
     backbone = backbone_from_args(args, num_group=preset.pop("num_group"), group_size=preset.pop("group_size"))
     return ft.FinetuneConfig(
@@ -71,7 +78,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
         label_smoothing=args.label_smoothing, oversample=args.oversample, num_workers=args.num_workers,
         compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
         data_profile=args.data_profile,
-        progress=not args.no_progress, command=list(sys.argv),
+        progress=not args.no_progress, command=list(sys.argv), overwrite=args.overwrite,
         backbone=backbone,
         **preset,
     )
@@ -80,7 +87,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> ft.FinetuneConfig:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("finetune", help="fine-tune a classifier (ScanObjectNN, ModelNet40/10)",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--task", required=True, choices=[t for t in ft.TASKS if t != "fewshot"])
+    p.add_argument("--task", required=True, choices=[t for t in TASKS if t != "fewshot"])
     p.add_argument("--data-root", type=existing_path, help="SPEC §5 data root (modelnet10: its h5 folder)")
     p.add_argument("--train-file", type=existing_path, help="modelnet10: train h5 (default DATA_ROOT/train.h5)")
     p.add_argument("--test-file", type=existing_path, help="modelnet10: test h5 (default DATA_ROOT/test.h5)")
@@ -99,6 +106,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pointsd.train import finetune as ft
+
     cfg = config_from_args(args, args.task)
     up_axis = args.up_axis or ("z" if args.task == "modelnet10" else "y")
     data = ft.load_task_data(args.task, args.data_root, train_file=args.train_file, test_file=args.test_file,
@@ -114,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
+    from pointsd.train.metrics import aggregate_seeds
+
     records = []
     for path in args.inputs:
         try:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from pointsd.cli._args import (
     add_backbone_flags,
+    add_overwrite_flag,
     backbone_from_args,
     existing_path,
     non_negative_float,
     positive_int,
 )
-from pointsd.train.finetune import PROTOCOLS
-from pointsd.train.partseg import PartSegConfig, run_partseg
+from pointsd.train.presets import PROTOCOLS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,26 +35,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=int, default=10)
     p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
     p.add_argument("--npoints", type=positive_int, default=2048)
-    p.add_argument("--no-augment", action="store_true", help="no scale/translate augmentation")
+    p.add_argument("--augment", choices=("scale_translate", "none"), default="scale_translate",
+                   help="train-time augmentation (SPEC: scale_translate)")
     add_backbone_flags(p, num_group=128, group_size=32)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--max-steps-per-epoch", type=positive_int)
     p.add_argument("--profile", default="default")
     p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
     p.add_argument("--no-progress", action="store_true")
+    add_overwrite_flag(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pointsd.train.partseg import PartSegConfig, run_partseg
+
     cfg = PartSegConfig(
         out_dir=args.out, init=args.init, protocol=args.protocol, seed=args.seed, device=args.device,
         mixed_precision=args.mixed_precision, epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip, npoints=args.npoints,
-        augment=not args.no_augment,
+        augment=args.augment,
         num_workers=args.num_workers, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
         data_profile=args.data_profile, progress=not args.no_progress, command=list(sys.argv),
-        backbone=backbone_from_args(args),
+        backbone=backbone_from_args(args), overwrite=args.overwrite,
     )
     result = run_partseg(cfg, args.data_root)
     t = result["test"]

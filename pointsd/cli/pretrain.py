@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import add_backbone_flags, backbone_from_args, non_negative_float, positive_int
-from pointsd.diffusion.stage_models import ResamplerConfig
-from pointsd.train.probe import POLICIES, ProbeConfig
+from pointsd.cli._args import (
+    add_backbone_flags,
+    add_overwrite_flag,
+    backbone_from_args,
+    non_negative_float,
+    positive_int,
+)
+from pointsd.train.presets import PROTOCOLS
 
 
 def _non_negative_int(value: str) -> int:
@@ -53,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-every", type=_non_negative_int, default=500,
                    help="linear probe every N steps (0: at the end of every epoch)")
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
-    p.add_argument("--probe-policy", choices=POLICIES, default="paper")
+    p.add_argument("--probe-policy", choices=PROTOCOLS, default="paper")
     p.add_argument("--probe-points", type=positive_int, default=1024)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
@@ -64,11 +69,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps-per-epoch", type=_non_negative_int, default=0, help="0: no cap")
     p.add_argument("--log-every", type=positive_int, default=10)
     p.add_argument("--no-progress", action="store_true")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pointsd.diffusion.stage_models import ResamplerConfig
     from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
+    from pointsd.train.probe import ProbeConfig
 
     cfg = PretrainConfig(
         stage=args.stage, sd_dir=args.sd, out_dir=args.out, data_root=args.data_root, render_root=args.renders,
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, mixed_precision=args.mixed_precision, seed=args.seed, num_workers=args.num_workers,
         profile=args.profile, data_profile=args.data_profile,
         max_steps_per_epoch=args.max_steps_per_epoch or None, log_every=args.log_every,
-        progress=not args.no_progress,
+        progress=not args.no_progress, overwrite=args.overwrite,
     )
     summary = run_pretrain(cfg)
     if summary:

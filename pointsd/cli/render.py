@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from pointsd.cli._args import existing_path, positive_int
-from pointsd.data.render_dataset import render_dataset
 from pointsd.errors import PointSDError
 
 
@@ -25,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from pointsd.data.render_dataset import render_dataset
+
     if not 8 <= args.size <= 1024:
         raise PointSDError(f"--size must be in 8..1024, got {args.size}")
     report = render_dataset(args.points, args.out, views=args.views, size=args.size, seed=args.seed,

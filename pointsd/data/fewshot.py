@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from pointsd.data import safe_pickle
 from pointsd.data.normalize import check_labels, check_points, pc_normalize
 from pointsd.data.paths import MODELNET_FEWSHOT, dataset_dir
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:
+    import torch
 
 SETTINGS = ((5, 10), (5, 20), (10, 10), (10, 20))
 NUM_FOLDS = 10
@@ -47,7 +49,7 @@ def read_fold(path: Path, way: int, split: str) -> tuple[list[np.ndarray], np.nd
     return clouds, check_labels(np.asarray(labels), f"{path}: '{split}' labels", way)
 
 
-class ModelNetFewShot(Dataset):
+class ModelNetFewShot:
     """One few-shot fold split → ``(points (N,3) float32 in the unit sphere, label int in 0..way-1)``."""
 
     def __init__(self, root: str | os.PathLike, way: int, shot: int, fold: int, split: str) -> None:
@@ -63,4 +65,6 @@ class ModelNetFewShot(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        import torch
+
         return torch.from_numpy(self.clouds[index]), int(self.labels[index])

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from pointsd.data.normalize import check_labels, check_points, pc_normalize
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:
+    import torch
 
 # Rotation taking a z-up cloud to the y-up convention used everywhere else: (x, y, z) → (x, z, -y).
 _Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=np.float64)
@@ -63,7 +65,7 @@ def read_names(path: str | os.PathLike) -> list[str]:
     return names
 
 
-class LabelledH5(Dataset):
+class LabelledH5:
     """A labelled h5 file as a dataset → ``(points (N,3) float32 in the unit sphere, label int)``.
 
     ``up_axis="z"`` rotates z-up data (the real ModelNet10) to the y-up convention; ``"y"`` keeps it.
@@ -89,4 +91,6 @@ class LabelledH5(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        import torch
+
         return torch.from_numpy(self.points[index]), int(self.labels[index])

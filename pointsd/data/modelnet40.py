@@ -9,17 +9,18 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from pointsd.data import safe_pickle
 from pointsd.data.normalize import check_labels, check_points, pc_normalize
 from pointsd.data.paths import MODELNET40, dataset_dir, require_file
 from pointsd.errors import PointSDError
-from pointsd.ops import furthest_point_sample
 from pointsd.utils.atomic import write_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 SPLITS = ("train", "test")
 
@@ -77,6 +78,10 @@ def build_cache(folder: Path, split: str, num_points: int, batch: int = 32) -> P
 def _fps_many(clouds: list[np.ndarray], n: int) -> list[np.ndarray]:
     """FPS each ``(N_i,6)`` cloud to ``n`` points on xyz; equal-size clouds go through in one batch."""
     out: list[np.ndarray | None] = [None] * len(clouds)
+    import torch
+
+    from pointsd.ops import furthest_point_sample
+
     by_size: dict[int, list[int]] = {}
     for i, c in enumerate(clouds):
         by_size.setdefault(len(c), []).append(i)
@@ -114,7 +119,7 @@ def read_cache(path: Path, num_points: int, num_classes: int) -> tuple[np.ndarra
     return points, labels
 
 
-class ModelNet40(Dataset):
+class ModelNet40:
     """ModelNet40 → ``(points (num_points,3) float32 in the unit sphere, label int in 0..39)``.
 
     ``root`` is the data root or ``modelnet40_normal_resampled`` itself. The ``.dat`` for
@@ -137,4 +142,6 @@ class ModelNet40(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        import torch
+
         return torch.from_numpy(self.points[index]), int(self.labels[index])

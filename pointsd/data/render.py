@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 FRAME = 0.9  # the unit sphere fills 90% of the image width
@@ -39,6 +38,8 @@ def estimate_normals(xyz: np.ndarray, k: int = 12, max_reference: int = 2048, ch
     Neighbourhoods are the ``k`` nearest among an evenly strided subset of at most ``max_reference``
     points, which keeps dense clouds (8192 points) fast.
     """
+    import torch
+
     pts = torch.from_numpy(np.ascontiguousarray(xyz, dtype=np.float32))
     ref = pts[:: max(1, math.ceil(len(pts) / max_reference))]
     k = min(k, len(ref))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from pointsd.data.labelled_h5 import read_labelled_h5
 from pointsd.data.normalize import check_labels, pc_normalize
 from pointsd.data.paths import SCANOBJECTNN, dataset_dir
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:
+    import torch
 
 NUM_CLASSES = 15
 VARIANT_FILES = {
@@ -32,7 +34,7 @@ def variant_path(root: str | os.PathLike, variant: str, split: str):
     return dataset_dir(root, SCANOBJECTNN) / folder / pattern.format(split=SPLITS[split])
 
 
-class ScanObjectNN(Dataset):
+class ScanObjectNN:
     """One variant and split → ``(points (2048,3) float32 in the unit sphere, label int in 0..14)``.
 
     ``root`` is the data root or its ``ScanObjectNN`` folder.
@@ -50,4 +52,6 @@ class ScanObjectNN(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        import torch
+
         return torch.from_numpy(self.points[index]), int(self.labels[index])

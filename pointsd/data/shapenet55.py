@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from pointsd.data.normalize import check_points, pc_normalize
 from pointsd.data.paths import SHAPENET55, dataset_dir, require_file
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pc_folder(pc_root: str | os.PathLike) -> Path:
@@ -47,7 +49,7 @@ def load_cloud(path: str | os.PathLike, n_points: int | None = None) -> np.ndarr
     return check_points(arr, str(path), n_points)[:, :3]
 
 
-class ShapeNet55(Dataset):
+class ShapeNet55:
     """Point clouds of one split → ``(points (npoints,3) float32 in the unit sphere, id str)``; random subset per access."""
 
     def __init__(self, pc_root: str | os.PathLike, split: str, npoints: int = 1024) -> None:
@@ -66,6 +68,8 @@ class ShapeNet55(Dataset):
         return pc_normalize(load_cloud(self.folder / f"{self.ids[index]}.npy"))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+        import torch
+
         cloud = self.cloud(index)
         if len(cloud) < self.npoints:
             raise PointSDError(f"{self.folder / f'{self.ids[index]}.npy'}: {len(cloud)} points, "

@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from pointsd.data.normalize import check_points, pc_normalize
 from pointsd.data.paths import SHAPENETPART, dataset_dir, require_file
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:
+    import torch
 
 # Category → its part ids, as in the public benchmark (categories in alphabetical order = category index).
 SEG_CLASSES: dict[str, list[int]] = {
@@ -90,7 +92,7 @@ def read_part_file(path: Path, category: str) -> tuple[np.ndarray, np.ndarray]:
     return xyz, parts
 
 
-class ShapeNetPart(Dataset):
+class ShapeNetPart:
     """One split → ``(points (num_points,3) float32 in the unit sphere, category int, parts (num_points,) int64)``.
 
     ``num_points`` points are drawn at random per access (with replacement when the file has fewer).
@@ -115,6 +117,8 @@ class ShapeNetPart(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        import torch
+
         path, category = self.items[index]
         xyz, parts = read_part_file(path, category)
         n = len(xyz)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from pointsd.diffusion.stable_diffusion import check_sd_folder
 from pointsd.diffusion.stage_models import Stage1Model, load_stage1
-from pointsd.errors import PointSDError
+from pointsd.errors import PointSDError, first_line
 from pointsd.models.config import BackboneConfig
 
 SCHEDULERS = {"ddim": DDIMScheduler, "dpm": DPMSolverMultistepScheduler}
@@ -35,7 +35,7 @@ def load_point_pipeline(
     try:
         pipe = StableDiffusionPipeline.from_pretrained(root, safety_checker=None, requires_safety_checker=False)
     except Exception as err:  # noqa: BLE001 - any broken part is the same user error
-        raise PointSDError(f"cannot load the Stable Diffusion pipeline from {root}: {err}") from err
+        raise PointSDError(f"cannot load the Stable Diffusion pipeline from {root}: {first_line(err)}") from err
     stage1 = load_stage1(stage1_dir, pipe.unet, backbone_cfg).eval()
     pipe.unet.encoder_hid_proj = MultiIPAdapterImageProjection([stage1.global_proj])
     pipe.unet.register_to_config(encoder_hid_dim_type="ip_image_proj")

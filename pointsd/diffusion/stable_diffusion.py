@@ -22,7 +22,7 @@ from diffusers import (
     UNet2DConditionModel,
 )
 
-from pointsd.errors import PointSDError
+from pointsd.errors import PointSDError, first_line
 from pointsd.utils import atomic
 
 #: SD v1.5 ``scheduler/scheduler_config.json`` (PNDM; training uses DDPM with the same betas).
@@ -148,7 +148,8 @@ def _load(cls: Any, root: Path, part: str) -> Any:
     try:
         return cls.from_pretrained(root, subfolder=part)
     except Exception as err:  # noqa: BLE001 - any broken part is the same user error
-        raise PointSDError(f"cannot load {part} from Stable Diffusion folder {root / part}: {err}") from err
+        raise PointSDError(f"cannot load {part} from Stable Diffusion folder {root / part}: "
+                           f"{first_line(err)}") from err
 
 
 def build_unet(config: dict[str, Any]) -> UNet2DConditionModel:

@@ -7,6 +7,8 @@ load without renaming: ``encoder.*``, ``reduce_dim.*``, ``cls_token``, ``cls_pos
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -32,17 +34,20 @@ class Group(nn.Module):
 
 
 class PatchEmbedding(nn.Module):
-    """Mini-PointNet shared over patches: ``(B,G,K,3)`` → ``(B,G,C_enc)``."""
+    """Mini-PointNet shared over patches: ``(B,G,K,3)`` → ``(B,G,C_enc)``.
 
-    def __init__(self, encoder_channel: int) -> None:
+    Widths ``3 → w → 2w``, then ``4w → 4w → C_enc``; SPEC §1 is ``w = 128`` (the official layout).
+    """
+
+    def __init__(self, encoder_channel: int, width: int = 128) -> None:
         super().__init__()
         self.encoder_channel = encoder_channel
         self.first_conv = nn.Sequential(
-            nn.Conv1d(3, 128, 1), nn.BatchNorm1d(128), nn.ReLU(inplace=True), nn.Conv1d(128, 256, 1)
+            nn.Conv1d(3, width, 1), nn.BatchNorm1d(width), nn.ReLU(inplace=True), nn.Conv1d(width, 2 * width, 1)
         )
         self.second_conv = nn.Sequential(
-            nn.Conv1d(512, 512, 1), nn.BatchNorm1d(512), nn.ReLU(inplace=True),
-            nn.Conv1d(512, encoder_channel, 1),
+            nn.Conv1d(4 * width, 4 * width, 1), nn.BatchNorm1d(4 * width), nn.ReLU(inplace=True),
+            nn.Conv1d(4 * width, encoder_channel, 1),
         )
 
     def forward(self, neighborhood: torch.Tensor) -> torch.Tensor:
@@ -149,6 +154,7 @@ class PatchTransformer(nn.Module):
         encoder_dims: int = 256,
         drop_path_rate: float = 0.1,
         reduce_dim: bool = True,
+        patch_width: int = 128,
     ) -> None:
         super().__init__()
         if trans_dim % num_heads:
@@ -159,7 +165,7 @@ class PatchTransformer(nn.Module):
         self.trans_dim = trans_dim
         self.depth = depth
         self.group_divider = Group(num_group, group_size)
-        self.encoder = PatchEmbedding(encoder_dims)
+        self.encoder = PatchEmbedding(encoder_dims, patch_width)
         self.reduce_dim = nn.Linear(encoder_dims, trans_dim) if reduce_dim else nn.Identity()
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
         self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
@@ -182,19 +188,10 @@ class PointTransformer(PatchTransformer):
     Pass ``grouped=(neighborhood, center)`` to skip grouping (patch mix sits between the two).
     """
 
-    def __init__(
-        self,
-        trans_dim: int = 384,
-        depth: int = 12,
-        num_heads: int = 6,
-        group_size: int = 32,
-        num_group: int = 64,
-        encoder_dims: int = 256,
-        drop_path_rate: float = 0.1,
-        reduce_dim: bool = True,
-    ) -> None:
-        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate,
-                         reduce_dim)
+    def __init__(self, **backbone: Any) -> None:
+        """``backbone``: the :class:`PatchTransformer` arguments (a ``BackboneConfig.kwargs()``)."""
+        super().__init__(**backbone)
+        trans_dim = self.trans_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, trans_dim))
         self.cls_pos = nn.Parameter(torch.randn(1, 1, trans_dim))
         nn.init.trunc_normal_(self.cls_token, std=0.02)

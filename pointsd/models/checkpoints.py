@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pointsd.errors import PointSDError
+from pointsd.errors import PointSDError, first_line
 from pointsd.utils.atomic import atomic_path, torch_save
 
 WRAPPER_KEYS = ("base_model", "model", "state_dict")
@@ -58,11 +59,14 @@ def load_state_file(path: str | os.PathLike) -> dict[str, Any]:
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "GLOBAL" in str(exc) or _parses_as_pickle(path):
+            raise PointSDError(f"checkpoint {path}: refused, it holds objects other than tensors and containers "
+                               "(weights-only load)") from exc
         raise PointSDError(
-            f"checkpoint {path}: refused, it holds objects other than tensors and containers (weights-only load)"
+            f"checkpoint {path}: corrupt, not a torch or safetensors file; use an intact copy"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, SafetensorError) as exc:
-        raise PointSDError(f"checkpoint {path}: unreadable or truncated ({_first_line(exc)})") from exc
+        raise PointSDError(f"checkpoint {path}: unreadable or truncated ({first_line(exc)})") from exc
     if not isinstance(obj, dict):
         raise PointSDError(f"checkpoint {path}: holds a {type(obj).__name__}, not a state dict")
     return obj
@@ -176,6 +180,20 @@ def _layout_mismatch(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.
     return ""
 
 
+def _parses_as_pickle(path: Path) -> bool:
+    """Whether ``path`` is a well-formed pickle stream (its opcodes are read, nothing is executed).
+
+    Tells a pickle that the weights-only loader refused (it asks for code or objects) from random bytes.
+    """
+    try:
+        with open(path, "rb") as fh:
+            for _ in pickletools.genops(fh):
+                pass
+    except Exception:  # any parse failure means: not a pickle
+        return False
+    return True
+
+
 def _unwrap_model(model: nn.Module) -> nn.Module:
     """The bare module inside DDP / DataParallel / ``torch.compile`` wrappers (their key prefixes gone)."""
     return extract_model_from_parallel(model, keep_torch_compile=False)
@@ -193,8 +211,3 @@ def _strip_prefixes(key: str) -> str:
             if key.startswith(prefix):
                 key, stripped = key[len(prefix):], True
     return key
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

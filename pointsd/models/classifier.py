@@ -8,6 +8,8 @@ are exactly the official Point-MAE / PointSD fine-tuning keys: the backbone's at
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -38,17 +40,9 @@ class PointTransformerClassifier(PointTransformer):
     def __init__(
         self,
         cls_dim: int,
-        trans_dim: int = 384,
-        depth: int = 12,
-        num_heads: int = 6,
-        group_size: int = 32,
-        num_group: int = 64,
-        encoder_dims: int = 256,
-        drop_path_rate: float = 0.1,
-        reduce_dim: bool = True,
+        **backbone: Any,
     ) -> None:
-        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate,
-                         reduce_dim)
+        super().__init__(**backbone)
         self.cls_dim = cls_dim
         self.cls_head_finetune = classification_head(self.global_dim, cls_dim)
         self.cls_head_finetune.apply(init_weights)

@@ -13,6 +13,8 @@ from pointsd.errors import PointSDError
 class BackboneConfig:
     """``PointTransformer`` arguments; the defaults are SPEC §1 (ViT-S: 384 wide, 12 blocks, 6 heads).
 
+    ``patch_width`` is the patch embedding's first width (SPEC: 128, then 256 and 512); the embedded
+    default narrows it, as it narrows ``trans_dim``, to fit a CPU budget.
     ``reduce_dim=False`` is Point-MAE's layout: the patch embedding outputs ``trans_dim`` channels
     directly (``encoder_dims == trans_dim``, 384 in Point-MAE) and there is no ``reduce_dim`` layer.
     """
@@ -25,6 +27,7 @@ class BackboneConfig:
     encoder_dims: int = 256
     drop_path_rate: float = 0.1
     reduce_dim: bool = True
+    patch_width: int = 128
 
     def validate(self, npoints: int | None = None) -> None:
         """Raise :class:`PointSDError` naming the first inconsistent field (grouping checked against

@@ -12,6 +12,8 @@ Interpolation follows the official code (PointNet++ feature propagation as in Po
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -62,19 +64,13 @@ class PointTransformerPartSeg(PatchTransformer):
         self,
         num_parts: int = 50,
         num_categories: int = 16,
-        trans_dim: int = 384,
-        depth: int = 12,
-        num_heads: int = 6,
-        group_size: int = 32,
-        num_group: int = 128,
-        encoder_dims: int = 256,
-        drop_path_rate: float = 0.1,
-        reduce_dim: bool = True,
         return_layers: tuple[int, ...] | None = None,
         fp_dims: tuple[int, ...] | None = None,
+        **backbone: Any,
     ) -> None:
-        super().__init__(trans_dim, depth, num_heads, group_size, num_group, encoder_dims, drop_path_rate,
-                         reduce_dim)
+        """``backbone``: the :class:`PatchTransformer` arguments (SPEC default ``num_group`` 128 here)."""
+        super().__init__(**{"num_group": 128, **backbone})
+        depth, trans_dim = self.depth, self.trans_dim
         if return_layers is None:
             if depth < 3:
                 raise ValueError(f"depth {depth} < 3: pass return_layers explicitly")

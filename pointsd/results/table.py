@@ -3,19 +3,25 @@
 Rows follow SPEC §4 (ScanObjectNN ×3, ModelNet40 with and without voting, few-shot ×4,
 ShapeNetPart class / instance mIoU) plus the real ModelNet10 run. Several files of one task (seeds)
 are reported as mean ± std over seeds; few-shot cells are mean ± std over folds.
+
+Beside our value: the chance level of the cell (the best constant prediction, recorded by each run:
+majority class, ``1/way`` for few-shot's balanced test sets, the category's majority part for
+ShapeNetPart) and, where given, the same task trained from scratch with the same budget. A metrics
+file with ``"status": "not run"`` (a benchmark whose data is absent) fills its row with the reason.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pointsd.errors import PointSDError
 from pointsd.train.metrics import aggregate_seeds
 
-SYNTHETIC_NOTE = "synthetic data: checks mechanics, not accuracy"
+SYNTHETIC_NOTE = "synthetic data: shows learning, not the paper's accuracy"
+NOT_RUN = "not run"
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class RowSpec:
     task: str
     key: str
     paper: str
+    chance_key: str = "chance.overall_acc"
 
 
 ROWS: tuple[RowSpec, ...] = (
@@ -39,23 +46,27 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("ModelNet40 few-shot 5w20s", "OA (%)", "fewshot", "5w20s", "99.0 ± 0.9"),
     RowSpec("ModelNet40 few-shot 10w10s", "OA (%)", "fewshot", "10w10s", "93.8 ± 3.6"),
     RowSpec("ModelNet40 few-shot 10w20s", "OA (%)", "fewshot", "10w20s", "95.9 ± 2.6"),
-    RowSpec("ShapeNetPart", "Cls.mIoU (%)", "partseg", "test.class_miou", "84.5"),
-    RowSpec("ShapeNetPart", "Inst.mIoU (%)", "partseg", "test.instance_miou", "86.1"),
+    RowSpec("ShapeNetPart", "Cls.mIoU (%)", "partseg", "test.class_miou", "84.5", "chance.class_miou"),
+    RowSpec("ShapeNetPart", "Inst.mIoU (%)", "partseg", "test.instance_miou", "86.1", "chance.instance_miou"),
     RowSpec("ModelNet10 (real data)", "OA (%)", "modelnet10", "test.overall_acc", "—"),
 )
 
 
 @dataclass(frozen=True)
 class Row:
-    """A filled row: our value (mean, std over ``n`` seeds or folds) beside the paper's."""
+    """A filled row: our value (mean, std over ``n`` seeds or folds; ``None`` when not run) beside the
+    chance level, the from-scratch value (``scratch_mean`` ``None`` when there is none) and the paper's."""
 
     benchmark: str
     metric: str
     ours: str
-    mean: float
-    std: float
+    mean: float | None
+    std: float | None
     n: int
     spread_over: str
+    chance: float | None
+    scratch: str
+    scratch_mean: float | None
     paper: str
     data_profile: str
     protocol: str
@@ -85,11 +96,17 @@ def task_of(record: Mapping[str, Any]) -> str:
     return str(record["task"])
 
 
-def build_rows(records: Iterable[Mapping[str, Any]]) -> list[Row]:
-    """Fill every :data:`ROWS` cell from ``records``; a cell without a metrics file is an error."""
+def _by_task(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         by_task.setdefault(task_of(record), []).append(record)
+    return by_task
+
+
+def build_rows(records: Iterable[Mapping[str, Any]], scratch: Iterable[Mapping[str, Any]] = ()) -> list[Row]:
+    """Fill every :data:`ROWS` cell from ``records`` (``scratch``: from-scratch runs of some tasks);
+    a cell without a metrics file is an error."""
+    by_task, scratch_by_task = _by_task(records), _by_task(scratch)
     if len(by_task.get("fewshot", [])) > 1:
         sources = ", ".join(str(r.get("_source")) for r in by_task["fewshot"])
         raise PointSDError(f"more than one few-shot summary given: {sources}")
@@ -97,8 +114,38 @@ def build_rows(records: Iterable[Mapping[str, Any]]) -> list[Row]:
     for spec in ROWS:
         if spec.task not in by_task:
             raise PointSDError(f"no metrics file for {spec.benchmark} {spec.metric} (task {spec.task!r})")
-        rows.append(_fill(spec, by_task[spec.task]))
+        runs = by_task[spec.task]
+        if any(r.get("status") == NOT_RUN for r in runs):
+            rows.append(_not_run(spec, runs[0]))
+            continue
+        row = _fill(spec, runs)
+        if spec.task in scratch_by_task:
+            stats = aggregate_seeds(scratch_by_task[spec.task], [spec.key])[spec.key]
+            row = replace(row, scratch=_mean_std(stats["mean"], stats["std"], int(stats["n"])),
+                          scratch_mean=stats["mean"])
+        rows.append(row)
     return rows
+
+
+def _not_run(spec: RowSpec, record: Mapping[str, Any]) -> Row:
+    """The row of a benchmark that did not run: its reason in place of a value."""
+    reason = record.get("reason")
+    if not reason:
+        raise PointSDError(f"metrics file {record.get('_source')} says 'not run' without a reason")
+    data_profile = str((record.get("meta") or {}).get("data_profile", "?"))
+    return Row(spec.benchmark, spec.metric, f"{NOT_RUN}: {reason}", None, None, 0, "—", None, "—", None,
+               spec.paper, data_profile, "—", "—", str(record.get("hint", "")))
+
+
+def _mean_std(mean: float, std: float, n: int) -> str:
+    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+
+
+def _chance(spec: RowSpec, runs: Sequence[Mapping[str, Any]]) -> float:
+    """The row's chance level: ``100/way`` for few-shot, else the runs' recorded ``spec.chance_key``."""
+    if spec.task == "fewshot":
+        return 100.0 / int(runs[0]["settings"][spec.key]["way"])
+    return aggregate_seeds(runs, [spec.chance_key])[spec.chance_key]["mean"]
 
 
 def _fill(spec: RowSpec, runs: Sequence[Mapping[str, Any]]) -> Row:
@@ -121,10 +168,9 @@ def _fill(spec: RowSpec, runs: Sequence[Mapping[str, Any]]) -> Row:
         over = f"seeds {', '.join(map(str, seeds))}"
     else:
         over = f"{n} folds"
-    ours = f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
     note = SYNTHETIC_NOTE if data_profile == "synthetic" else f"real data ({meta.get('profile', '?')} profile)"
-    return Row(spec.benchmark, spec.metric, ours, mean, std, n, over, spec.paper, data_profile, protocol,
-               init, note)
+    return Row(spec.benchmark, spec.metric, _mean_std(mean, std, n), mean, std, n, over, _chance(spec, runs),
+               "—", None, spec.paper, data_profile, protocol, init, note)
 
 
 def _same(runs: Sequence[Mapping[str, Any]], get: Callable[[Mapping[str, Any]], Any], name: str) -> str:
@@ -138,7 +184,8 @@ def _same(runs: Sequence[Mapping[str, Any]], get: Callable[[Mapping[str, Any]], 
     return str(values.pop())
 
 
-COLUMNS = ("Benchmark", "Metric", "Ours", "Paper", "Data", "Protocol", "Seeds / folds", "Init", "Note")
+COLUMNS = ("Benchmark", "Metric", "Ours", "Chance", "Scratch", "Paper", "Data", "Protocol", "Seeds / folds",
+           "Init", "Note")
 
 
 def to_markdown(rows: Sequence[Row]) -> str:
@@ -147,14 +194,18 @@ def to_markdown(rows: Sequence[Row]) -> str:
         "# PointSD results",
         "",
         "Our value beside the paper's (SPEC §4). Mean ± std over seeds or few-shot folds where there",
-        "are several. Rows on **synthetic** data check that every mechanism runs end to end; they say",
-        "nothing about accuracy. The ModelNet10 row is trained and tested on real shapes.",
+        "are several. *Chance*: the best constant prediction (majority class; 1/way for few-shot; the",
+        "category's majority part for ShapeNetPart). *Scratch*: the same task and budget without",
+        "pre-training. Rows on **synthetic** data show that every mechanism runs and learns; they say",
+        "nothing about the paper's accuracy. The ModelNet10 row is trained and tested on real shapes.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
     for r in rows:
-        cells = (r.benchmark, r.metric, r.ours, r.paper, r.data_profile, r.protocol, r.spread_over, r.init, r.note)
+        chance = "—" if r.chance is None else f"{r.chance:.2f}"
+        cells = (r.benchmark, r.metric, r.ours, chance, r.scratch, r.paper, r.data_profile, r.protocol,
+                 r.spread_over, r.init, r.note)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -33,40 +33,11 @@ from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
 from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
+from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, SCANOBJECTNN_NAMES, TASKS
 from pointsd.train.splits import stratified_split
 from pointsd.utils import atomic
+from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
-
-PROTOCOLS = ("paper", "honest")
-AUGMENTS = ("scale_translate", "scale_rotate", "none")
-OPTIMIZERS = ("sgd", "adamw")
-SCANOBJECTNN_NAMES = (
-    "bag", "bin", "box", "cabinet", "chair", "desk", "display", "door", "shelf", "table", "bed",
-    "pillow", "sink", "sofa", "toilet",
-)
-
-
-@dataclass(frozen=True)
-class TaskPreset:
-    """SPEC §4 paper settings of one classification task."""
-
-    npoints: int
-    num_group: int
-    lr: float
-    augment: str
-    votes: int
-    epochs: int = 300
-    group_size: int = 32
-
-
-TASKS: dict[str, TaskPreset] = {
-    "scan_objbg": TaskPreset(2048, 128, 0.011, "scale_rotate", 0),
-    "scan_objonly": TaskPreset(2048, 128, 0.011, "scale_rotate", 0),
-    "scan_hardest": TaskPreset(2048, 128, 0.011, "scale_rotate", 0),
-    "modelnet40": TaskPreset(1024, 64, 0.017, "scale_translate", 10),
-    "modelnet10": TaskPreset(1024, 64, 0.017, "scale_translate", 0),
-    "fewshot": TaskPreset(1024, 64, 0.05, "scale_translate", 0, epochs=150),
-}
 
 
 @dataclass
@@ -103,6 +74,7 @@ class FinetuneConfig:
     progress: bool = True
     command: list[str] = field(default_factory=list)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    overwrite: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the first bad field."""
@@ -130,6 +102,13 @@ def dataset_labels(dataset: Dataset) -> np.ndarray:
     if labels is not None:
         return np.asarray(labels).reshape(-1)
     return np.asarray([int(dataset[i][1]) for i in range(len(dataset))])
+
+
+def dataset_source(dataset: Dataset) -> str:
+    """The file a dataset was read from (its ``path``, looked up through subsets), else its type name."""
+    while not hasattr(dataset, "path") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    return str(getattr(dataset, "path", type(dataset).__name__))
 
 
 def build_classifier(num_classes: int, cfg: FinetuneConfig) -> torch.nn.Module:
@@ -204,6 +183,9 @@ def fps_pool(dataset: Dataset, npoints: int, oversample: float, device: torch.de
     → ``pool (n, m, 3)`` on CPU, FPS-ordered so ``pool[:, :npoints]`` is the FPS to ``npoints``;
     ``labels (n,)`` int64.
     """
+    if len(dataset) == 0:
+        raise PointSDError(f"{dataset_source(dataset)}: 0 clouds to evaluate on; "
+                           "check it with pointsd data inspect")
     pools, labels = [], []
     for points, label in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         N = points.shape[1]
@@ -251,7 +233,8 @@ def classification_report(logits: torch.Tensor, labels: torch.Tensor, class_name
 
 def _loader(dataset: Dataset, cfg: FinetuneConfig) -> DataLoader:
     if len(dataset) < 2:
-        raise PointSDError(f"task {cfg.task}: the training set has {len(dataset)} samples; need at least 2")
+        raise PointSDError(f"{dataset_source(dataset)}: the training set of task {cfg.task} has {len(dataset)} "
+                           "clouds; need at least 2")
     # Shuffling draws from torch's global RNG, which the loop checkpoints: a resumed run sees the
     # same batches as an uninterrupted one.
     return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
@@ -262,12 +245,16 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``.
 
-    Resumes from ``out_dir/state/last.pt`` when present. ``extra`` is merged into the metrics.
+    Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration, see
+    :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is merged into the metrics.
     """
     cfg.validate()
-    set_seed(cfg.seed)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    finished = prepare_run_folder(out, {**asdict(cfg), **(extra or {})}, result="metrics.json",
+                                  overwrite=cfg.overwrite)
+    if finished is not None:
+        return finished
+    set_seed(cfg.seed)
     accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
     device = accelerator.device
 
@@ -330,6 +317,7 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=device,
                              data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision),
         "test": test,
+        "chance": {"overall_acc": metrics.majority_rate(test_labels)},
         "selected_epoch": int(best["epoch"]),
         "last_epoch": state.epoch,
         "last_epoch_acc": metrics.overall_accuracy(last_logits.argmax(1), test_labels),

@@ -25,7 +25,8 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from pointsd.errors import PointSDError
+from pointsd.errors import PointSDError, first_line
+from pointsd.models.checkpoints import load_state_file
 from pointsd.utils import atomic
 
 
@@ -196,7 +197,7 @@ def best_weights_saver(
 
 def load_best_weights(path: Path, accelerator: Accelerator, model: torch.nn.Module) -> dict[str, Any]:
     """Load the weights saved by :func:`best_weights_saver` into ``model`` (left in eval mode); returns the blob."""
-    best = torch.load(path, map_location="cpu", weights_only=True)
+    best = load_state_file(path)
     accelerator.unwrap_model(model).load_state_dict(best["model"])
     model.eval()
     return best
@@ -224,17 +225,22 @@ def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, acc
 
 
 def _load_state(path: Path, modules, optimizer, scheduler, accelerator) -> LoopState:
+    how = "rerun with --overwrite (or a new --out) to start over"
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable state file is the same user error
-        raise PointSDError(f"cannot resume from {path}: {err}; delete it to start over") from err
-    for name, module in modules.items():
-        accelerator.unwrap_model(module).load_state_dict(blob["modules"][name])
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    _set_rng_state(blob["rng"])
-    loop = blob["loop"]
-    return LoopState(
-        epoch=int(loop["epoch"]), step=int(loop["step"]), best_score=float(loop["best_score"]),
-        best=json.loads(blob["best"]),
-    )
+        blob = load_state_file(path)
+    except PointSDError as err:
+        raise PointSDError(f"cannot resume: {err}; {how}") from err
+    try:
+        for name, module in modules.items():
+            accelerator.unwrap_model(module).load_state_dict(blob["modules"][name])
+        optimizer.load_state_dict(blob["optimizer"])
+        scheduler.load_state_dict(blob["scheduler"])
+        _set_rng_state(blob["rng"])
+        loop = blob["loop"]
+        return LoopState(
+            epoch=int(loop["epoch"]), step=int(loop["step"]), best_score=float(loop["best_score"]),
+            best=json.loads(blob["best"]),
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise PointSDError(f"cannot resume from {path}: it does not fit this run ({first_line(err)}); {how}"
+                           ) from err

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:  # the aggregations (report table, *-aggregate) must not pay for importing torch
+    import torch
 
 
 def overall_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -22,6 +25,13 @@ def overall_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     if pred.shape != target.shape or pred.numel() == 0:
         raise PointSDError(f"accuracy needs equal, non-empty shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
     return 100.0 * (pred == target).float().mean().item()
+
+
+def majority_rate(target: torch.Tensor) -> float:
+    """Chance level of ``target (n,)`` labels: percent of the most frequent one (the best constant guess)."""
+    if target.numel() == 0:
+        raise PointSDError("majority rate of an empty label set")
+    return 100.0 * torch.bincount(target.reshape(-1)).max().item() / target.numel()
 
 
 def per_class_accuracy(
@@ -66,6 +76,8 @@ def shape_part_iou(pred: torch.Tensor, target: torch.Tensor, parts: Sequence[int
 
 def restrict_to_parts(logits: torch.Tensor, parts: Sequence[int]) -> torch.Tensor:
     """Predicted part ids among the category's ``parts`` only: ``logits (N,P)`` → ``(N,)`` int64."""
+    import torch
+
     ids = torch.as_tensor(list(parts), dtype=torch.long, device=logits.device)
     return ids[logits[:, ids].argmax(dim=1)]
 

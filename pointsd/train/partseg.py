@@ -31,6 +31,7 @@ from pointsd.train import metrics
 from pointsd.train.finetune import PROTOCOLS, _jsonable, initialise, param_groups
 from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
 from pointsd.utils import atomic
+from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
 
 CATEGORIES = sorted(SEG_CLASSES)
@@ -54,7 +55,7 @@ class PartSegConfig:
     warmup_epochs: int = 10
     grad_clip: float = 10.0
     npoints: int = 2048
-    augment: bool = True
+    augment: str = "scale_translate"
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
     profile: str = "default"
@@ -62,6 +63,7 @@ class PartSegConfig:
     progress: bool = True
     command: list[str] = field(default_factory=list)
     backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig(num_group=128))
+    overwrite: bool = False
 
 
 @dataclass
@@ -73,15 +75,17 @@ class EvalSet:
     parts: torch.Tensor
 
 
-def materialise(dataset: Dataset, batch_size: int = 64) -> EvalSet:
-    """Draw every sample of ``dataset`` once (the reader samples points at random per access)."""
+def materialise(dataset: Dataset, batch_size: int = 64, what: str = "part segmentation evaluation split"
+                ) -> EvalSet:
+    """Draw every sample of ``dataset`` once (the reader samples points at random per access); ``what``
+    names it in the error when it is empty."""
     pts, cats, parts = [], [], []
     for p, c, s in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         pts.append(p)
         cats.append(torch.as_tensor(c, dtype=torch.long))
         parts.append(s)
     if not pts:
-        raise PointSDError("part segmentation evaluation split is empty")
+        raise PointSDError(f"{what}: 0 shapes to evaluate on; check the split list (pointsd data inspect)")
     return EvalSet(torch.cat(pts), torch.cat(cats), torch.cat(parts))
 
 
@@ -97,6 +101,17 @@ def evaluate_miou(model: torch.nn.Module, split: EvalSet, device: torch.device, 
     return metrics.miou_summary(ious, split.category.tolist(), CATEGORIES)
 
 
+def majority_part_miou(split: EvalSet) -> dict[str, Any]:
+    """The chance level: mIoU of predicting, for every point, its category's most frequent part in ``split``."""
+    majority = {}
+    for cat in split.category.unique().tolist():
+        counts = torch.bincount(split.parts[split.category == cat].reshape(-1), minlength=NUM_PARTS)
+        majority[cat] = int(counts.argmax())
+    ious = [metrics.shape_part_iou(torch.full_like(gt, majority[int(cat)]), gt, SEG_CLASSES[CATEGORIES[int(cat)]])
+            for cat, gt in zip(split.category, split.parts)]
+    return metrics.miou_summary(ious, split.category.tolist(), CATEGORIES)
+
+
 def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``."""
     if cfg.protocol not in PROTOCOLS:
@@ -104,9 +119,11 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     cfg.backbone.validate(cfg.npoints)
     from pointsd.models.partseg import PointTransformerPartSeg
 
-    set_seed(cfg.seed)
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    finished = prepare_run_folder(out, asdict(cfg), result="metrics.json", overwrite=cfg.overwrite)
+    if finished is not None:
+        return finished
+    set_seed(cfg.seed)
     accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
     device = accelerator.device
 
@@ -115,8 +132,8 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
 
     honest = cfg.protocol == "honest"
     train_set = split("train") if honest else ConcatDataset([split("train"), split("val")])
-    test = materialise(split("test"))
-    select = materialise(split("val")) if honest else test
+    test = materialise(split("test"), what=f"{data_root}: ShapeNetPart split 'test'")
+    select = materialise(split("val"), what=f"{data_root}: ShapeNetPart split 'val'") if honest else test
     select_key = "val_instance_miou" if honest else "test_instance_miou"
 
     # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
@@ -135,7 +152,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
 
     def step_fn(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         points, category, parts = batch
-        if cfg.augment:
+        if cfg.augment == "scale_translate":
             points = transforms.scale_translate(points)
         logits = model(points, category).float()
         return F.cross_entropy(logits.reshape(-1, NUM_PARTS), parts.reshape(-1))
@@ -168,6 +185,7 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=device,
                              data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision),
         "test": evaluate_miou(model, test, device, cfg.eval_batch_size),
+        "chance": {k: v for k, v in majority_part_miou(test).items() if k != "per_category"},
         "selected_epoch": int(best["epoch"]),
         "last_epoch": state.epoch,
         "last_epoch_instance_miou": last["instance_miou"],

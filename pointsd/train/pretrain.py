@@ -40,6 +40,7 @@ from pointsd.train.loop import LoopConfig, make_accelerator, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
 from pointsd.utils import atomic
+from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
 
 
@@ -96,6 +97,7 @@ class PretrainConfig:
     max_steps_per_epoch: int | None = None
     log_every: int = 10
     progress: bool = True
+    overwrite: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the path or key that is wrong."""
@@ -193,8 +195,14 @@ def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
 def run_pretrain(
     cfg: PretrainConfig, train_set: Dataset | None = None, probe_sets: ProbeSets | None = None,
 ) -> dict[str, Any]:
-    """Train stage ``cfg.stage`` (resuming from ``out_dir/state`` when present); returns the summary written."""
+    """Train stage ``cfg.stage`` (resuming from ``out_dir/state`` when present); returns the summary written.
+
+    A finished run of the same configuration (:mod:`pointsd.utils.run_config`) returns its summary unchanged.
+    """
     cfg.validate()
+    finished = prepare_run_folder(Path(cfg.out_dir), asdict(cfg), result="summary.json", overwrite=cfg.overwrite)
+    if finished is not None:
+        return finished
     set_seed(cfg.seed)
     if train_set is None:
         train_set, probe_sets = default_datasets(cfg)

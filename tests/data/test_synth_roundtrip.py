@@ -14,7 +14,7 @@ from pointsd.data.scanobjectnn import ScanObjectNN
 from pointsd.data.shapenet55 import ShapeNet55
 from pointsd.data.shapenetpart import SEG_CLASSES, ShapeNetPart
 from pointsd.data.synth import sizes_for, synthesize
-from tests.data.conftest import MICRO
+from tests.conftest import MICRO
 
 
 def _unit(points: torch.Tensor) -> None:

@@ -26,19 +26,22 @@ def _all_metrics(tmp: Path) -> list[Path]:
     files = []
     for i, task in enumerate(["scan_objbg", "scan_objonly", "scan_hardest", "modelnet40"]):
         rec = {"task": task, "meta": _meta(), "init": "stage2", "protocol": "honest",
-               "test": {"overall_acc": 50.0 + i}}
+               "test": {"overall_acc": 50.0 + i}, "chance": {"overall_acc": 100 / 15}}
         if task == "modelnet40":
             rec["test"]["voting_acc"] = 61.0
         files.append(_write(tmp, task, rec))
     files.append(_write(tmp, "mn10", {"task": "modelnet10", "meta": _meta(data_profile="real"),
-                                      "init": "stage2", "protocol": "honest", "test": {"overall_acc": 88.5}}))
-    settings = {k: {"mean": 70.0, "std": 5.0, "n_folds": 2, "folds": {"0": 65.0, "1": 75.0}}
-                for k in ("5w10s", "5w20s", "10w10s", "10w20s")}
+                                      "init": "stage2", "protocol": "honest", "test": {"overall_acc": 88.5},
+                                      "chance": {"overall_acc": 11.0}}))
+    settings = {f"{w}w{s}s": {"way": w, "shot": s, "mean": 70.0, "std": 5.0, "n_folds": 2,
+                              "folds": {"0": 65.0, "1": 75.0}}
+                for w in (5, 10) for s in (10, 20)}
     files.append(_write(tmp, "fewshot", {"settings": settings, "meta": _meta(), "init": "stage2",
                                          "protocol": "honest"}))
     files.append(_write(tmp, "partseg", {"task": "partseg", "meta": _meta(), "init": "stage2",
                                          "protocol": "honest",
-                                         "test": {"class_miou": 40.0, "instance_miou": 45.0}}))
+                                         "test": {"class_miou": 40.0, "instance_miou": 45.0},
+                                         "chance": {"class_miou": 20.0, "instance_miou": 22.5}}))
     return files
 
 
@@ -59,7 +62,8 @@ def test_every_paper_cell_gets_a_row(tmp_path):
 def test_seeds_are_reported_as_mean_and_std(tmp_path):
     files = _all_metrics(tmp_path)
     files.append(_write(tmp_path, "objbg_seed1", {"task": "scan_objbg", "meta": _meta(seed=1), "init": "stage2",
-                                                  "protocol": "honest", "test": {"overall_acc": 54.0}}))
+                                                  "protocol": "honest", "test": {"overall_acc": 54.0},
+                                                  "chance": {"overall_acc": 100 / 15}}))
     row = build_rows(read_metrics(p) for p in files)[0]
     assert (row.mean, row.std, row.n) == (52.0, 2.0, 2)
     assert row.ours == "52.00 ± 2.00" and row.spread_over == "seeds 0, 1"
@@ -81,7 +85,8 @@ def test_cli_writes_markdown_and_json(tmp_path, capsys):
     assert code == 0
     text = out.read_text()
     assert text.count("\n| ") == len(ROWS) + 1  # header + one line per row
-    assert "checks mechanics, not accuracy" in text
+    assert "shows learning, not the paper's accuracy" in text
+    assert "| ScanObjectNN OBJ_BG | OA (%) | 50.00 | 6.67 | — | 95.18 |" in text
     table = json.loads(out.with_suffix(".json").read_text())
     assert len(table["rows"]) == len(ROWS) and len(table["sources"]) == 7
 
@@ -91,3 +96,39 @@ def test_cli_names_an_unreadable_file(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["report", "table", "--metrics", str(bad), "--out", str(tmp_path / "t.md")]) == 2
     assert str(bad) in capsys.readouterr().err
+
+
+def test_chance_column_comes_from_the_runs(tmp_path):
+    rows = {(r.benchmark, r.metric): r for r in build_rows(read_metrics(p) for p in _all_metrics(tmp_path))}
+    assert rows[("ScanObjectNN OBJ_BG", "OA (%)")].chance == pytest.approx(100 / 15)
+    assert rows[("ModelNet40 few-shot 10w20s", "OA (%)")].chance == 10.0
+    assert rows[("ModelNet40 few-shot 5w10s", "OA (%)")].chance == 20.0
+    assert rows[("ShapeNetPart", "Inst.mIoU (%)")].chance == 22.5
+    assert rows[("ShapeNetPart", "Cls.mIoU (%)")].chance == 20.0
+
+
+def test_scratch_runs_fill_the_scratch_column_of_their_task(tmp_path):
+    scratch = [read_metrics(_write(tmp_path, f"scratch{seed}", {
+        "task": "scan_objbg", "meta": _meta(seed=seed), "init": "scratch", "protocol": "honest",
+        "test": {"overall_acc": 30.0 + 4 * seed}, "chance": {"overall_acc": 100 / 15}})) for seed in (0, 1)]
+    rows = build_rows([read_metrics(p) for p in _all_metrics(tmp_path)], scratch)
+    assert rows[0].scratch == "32.00 ± 2.00" and rows[0].scratch_mean == 32.0
+    assert all(r.scratch == "—" and r.scratch_mean is None for r in rows[1:])
+
+
+def test_a_benchmark_not_run_shows_its_reason(tmp_path, capsys):
+    files = [p for p in _all_metrics(tmp_path) if p.stem != "mn10"]
+    run = tmp_path / "runs" / "modelnet10"
+    assert main(["report", "not-run", "--task", "modelnet10", "--reason", "no data at /nowhere",
+                 "--hint", "see README", "--out", str(run)]) == 0
+    out = tmp_path / "table.md"
+    assert main(["report", "table", "--metrics", *map(str, files), str(run / "metrics.json"), "--out", str(out)]) == 0
+    row = json.loads(out.with_suffix(".json").read_text())["rows"][-1]
+    assert row["benchmark"] == "ModelNet10 (real data)" and row["mean"] is None
+    assert row["ours"] == "not run: no data at /nowhere" and row["note"] == "see README"
+    assert "| ModelNet10 (real data) | OA (%) | not run: no data at /nowhere | — |" in out.read_text()
+    record = json.loads((run / "metrics.json").read_text())
+    record["reason"] = ""
+    (run / "metrics.json").write_text(json.dumps(record))
+    assert main(["report", "table", "--metrics", *map(str, files), str(run / "metrics.json"), "--out", str(out)]) == 2
+    assert "without a reason" in capsys.readouterr().err

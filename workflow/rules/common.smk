@@ -16,6 +16,15 @@ except ParamsError as err:
 
 FINETUNE_TASKS = list(P["finetune"])
 CLASSIFICATION_RUNS = expand("runs/finetune/{task}", task=[*FINETUNE_TASKS, "modelnet10"])
+# The Scratch column: each synthetic classification task again from scratch, same budget.
+SCRATCH_RUNS = (
+    expand("runs/finetune_scratch/{task}", task=FINETUNE_TASKS)
+    if P["finetune_common"]["scratch_baseline"]
+    else []
+)
+# Real ModelNet10 is optional: without it, its row records "not run" and why.
+MODELNET10 = P["paths"]["modelnet10"]
+MODELNET10_PRESENT = Path(MODELNET10).exists()
 FEWSHOT_GRID = P["fewshot"]["grid"]
 FEWSHOT_RUNS = expand(
     "runs/fewshot/{way}w{shot}s/fold{fold}",
@@ -52,7 +61,8 @@ def backbone_flags():
     b = P["backbone"]
     return (
         f"--trans-dim {b['trans_dim']} --depth {b['depth']} --num-heads {b['num_heads']} "
-        f"--encoder-dims {b['encoder_dims']} --drop-path-rate {b['drop_path_rate']}"
+        f"--encoder-dims {b['encoder_dims']} --patch-width {b['patch_width']} "
+        f"--drop-path-rate {b['drop_path_rate']}"
     )
 
 
@@ -73,24 +83,26 @@ def pretrain_flags():
     )
 
 
-def finetune_flags(t):
-    """Grouping, optimisation and protocol flags of one classification task's params ``t``."""
+def schedule_flags(t):
+    """Optimiser, schedule and protocol flags: ``t``'s lr, epochs, batch size and augmentation,
+    ``finetune_common``'s optimiser, warm-up, weight decay, clipping and protocol."""
     c = P["finetune_common"]
     return (
         f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --epochs {t['epochs']} "
-        f"--batch-size {t['batch_size']} --warmup-epochs {c['warmup_epochs']} "
-        f"--weight-decay {c['weight_decay']} --grad-clip {c['grad_clip']} --votes {t['votes']} "
-        f"--protocol {c['protocol']} {run_flags()}"
+        f"--batch-size {t['batch_size']} --augment {t['augment']} --optimizer {c['optimizer']} "
+        f"--warmup-epochs {c['warmup_epochs']} --weight-decay {c['weight_decay']} "
+        f"--grad-clip {c['grad_clip']} --protocol {c['protocol']} {run_flags()}"
     )
+
+
+def finetune_flags(t):
+    """Every flag of one classification task's params ``t``."""
+    return f"{schedule_flags(t)} --votes {t['votes']}"
 
 
 def fewshot_flags():
-    """Grouping and optimisation flags of every few-shot fold."""
-    t = P["fewshot"]
-    return (
-        f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --epochs {t['epochs']} "
-        f"--batch-size {t['batch_size']} {run_flags()}"
-    )
+    """Every flag of each few-shot fold."""
+    return schedule_flags(P["fewshot"])
 
 
 def fewshot_grid_flags():
@@ -102,14 +114,25 @@ def fewshot_grid_flags():
 
 def partseg_flags():
     """Grouping and optimisation (AdamW) flags of the part-segmentation run."""
-    t = P["partseg"]
+    t, c = P["partseg"], P["finetune_common"]
     return (
         f"{backbone_flags()} {grouping_flags(t)} --lr {t['lr']} --weight-decay {t['weight_decay']} "
-        f"--epochs {t['epochs']} --batch-size {t['batch_size']} {run_flags()}"
+        f"--epochs {t['epochs']} --batch-size {t['batch_size']} --augment {t['augment']} "
+        f"--warmup-epochs {c['warmup_epochs']} --grad-clip {c['grad_clip']} --protocol {c['protocol']} "
+        f"{run_flags()}"
     )
 
 
 def table_metrics():
     """The metrics files the table reads, in row order (few-shot summary and part seg last)."""
     runs = [f"{run}/metrics.json" for run in CLASSIFICATION_RUNS]
-    return " ".join([*runs, "results/fewshot.json", "runs/partseg/metrics.json"])
+    metrics = " ".join([*runs, "results/fewshot.json", "runs/partseg/metrics.json"])
+    scratch = " ".join(f"{run}/metrics.json" for run in SCRATCH_RUNS)
+    return f"{metrics} --scratch {scratch}" if scratch else metrics
+
+
+def curve_runs():
+    """Every run folder with a metrics log, in table order (pre-training first)."""
+    runs = [] if P["init"] != OWN_STAGE2 else ["runs/pretrain/stage1", "runs/pretrain/stage2"]
+    trained = CLASSIFICATION_RUNS if MODELNET10_PRESENT else CLASSIFICATION_RUNS[:-1]
+    return [*runs, *trained, *SCRATCH_RUNS, *FEWSHOT_RUNS, "runs/partseg"]

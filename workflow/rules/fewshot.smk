@@ -20,7 +20,7 @@ rule fewshot:
         log("fewshot_{way}w{shot}s_fold{fold}"),
     benchmark:
         bench("fewshot_{way}w{shot}s_fold{fold}")
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=4000,

@@ -15,10 +15,10 @@ rule partseg:
         log("partseg"),
     benchmark:
         bench("partseg")
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=4000,
     shell:
         "pointsd partseg --data-root {input.data} --data-profile {params.data_profile}"
         " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
