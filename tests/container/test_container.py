@@ -53,11 +53,15 @@ def _run(cmd: list[str], timeout: int, **kwargs) -> subprocess.CompletedProcess:
 
 
 def _podman_run(mounts: dict[Path, str], command: list[str], name: str | None = None) -> str:
-    """``podman run`` IMAGE as uid 1000 without network; kept (for ``podman diff``) when named."""
+    """``podman run`` IMAGE as uid 1000 without network; kept (for ``podman diff``) when named.
+    A failure shows the output's tail and the tails of the jobs' logs in the results folder."""
     keep = ["--name", name] if name else ["--rm"]
     volumes = [arg for host, spec in mounts.items() for arg in ("-v", f"{host}:{spec}")]
-    proc = _run(["podman", "run", *keep, "--user", "1000:1000", "--network", "none", *volumes,
-                 IMAGE, *command], timeout=2700)
+    proc = subprocess.run(["podman", "run", *keep, "--user", "1000:1000", "--network", "none", *volumes,
+                           IMAGE, *command], check=False, capture_output=True, text=True, timeout=2700)
+    results = next(host for host, spec in mounts.items() if spec == "/results")
+    logs = "".join(f"\n--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(results.glob("logs/*.log")))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + logs[-6000:]
     return proc.stdout + proc.stderr
 
 
