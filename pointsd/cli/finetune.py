@@ -48,6 +48,8 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
     p.add_argument("--warmup-epochs", type=int, default=10)
     p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
+    p.add_argument("--grad-accum", type=positive_int, default=1,
+                   help="batches per optimiser step (global batch = batch size × processes × this)")
     p.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
     p.add_argument("--npoints", type=positive_int)
     p.add_argument("--oversample", type=non_negative_float, default=1.2, help="FPS to this × npoints, then subset")
@@ -75,7 +77,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> FinetuneConfig:
         seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
-        label_smoothing=args.label_smoothing, oversample=args.oversample, num_workers=args.num_workers,
+        grad_accum=args.grad_accum, label_smoothing=args.label_smoothing, oversample=args.oversample, num_workers=args.num_workers,
         compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
         data_profile=args.data_profile,
         progress=not args.no_progress, command=list(sys.argv), overwrite=args.overwrite,
@@ -114,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
                              names_file=args.names_file, up_axis=up_axis,
                              modelnet40_points=args.modelnet40_points)
     result = ft.run_finetune(cfg, data, extra={"up_axis": up_axis})
+    if not result:  # not the main process: it printed and wrote nothing
+        return 0
     test = result["test"]
     line = f"{args.task} [{cfg.protocol}] epoch {result['selected_epoch']}: test acc {test['overall_acc']:.2f}"
     if "voting_acc" in test:

@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=non_negative_float, default=1e-2)
     p.add_argument("--warmup-epochs", type=_non_negative_int, default=10)
     p.add_argument("--grad-clip", type=non_negative_float, default=1.0)
+    p.add_argument("--grad-accum", type=positive_int, default=1,
+                   help="batches per optimiser step (global batch = batch size × processes × this)")
     p.add_argument("--npoints", type=positive_int, default=1024)
     p.add_argument("--image-size", type=positive_int, default=64)
     p.add_argument("--view", type=_non_negative_int, default=0)
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         stage=args.stage, sd_dir=args.sd, out_dir=args.out, data_root=args.data_root, render_root=args.renders,
         stage1_dir=args.stage1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
-        npoints=args.npoints, image_size=args.image_size, view=args.view,
+        grad_accum=args.grad_accum, npoints=args.npoints, image_size=args.image_size, view=args.view,
         noise=NoiseConfig(t_min=args.t_min, t_max=args.t_max, mix_prob=args.mix_prob),
         backbone=backbone_from_args(args),
         resampler=ResamplerConfig(dim=args.resampler_dim, depth=args.resampler_depth,

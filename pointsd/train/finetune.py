@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator, PartialState
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -32,7 +33,14 @@ from pointsd.data import transforms
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
-from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
+from pointsd.train.loop import (
+    LoopConfig,
+    best_weights_saver,
+    load_best_weights,
+    make_accelerator,
+    steps_per_epoch,
+    train,
+)
 from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, SCANOBJECTNN_NAMES, TASKS
 from pointsd.train.splits import stratified_split
 from pointsd.utils import atomic
@@ -61,6 +69,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 10
     grad_clip: float = 10.0
+    grad_accum: int = 1
     label_smoothing: float = 0.0
     npoints: int = 1024
     oversample: float = 1.2
@@ -133,7 +142,7 @@ def initialise(model: torch.nn.Module, init: str) -> dict[str, Any]:
         raise PointSDError(f"--init {init}: checkpoint file does not exist")
     report = load_pretrained(model, path)
     counts = {k: len(getattr(report, k)) for k in ("missing", "unexpected", "mismatched")}
-    print(f"loaded {path}: {report.loaded} tensors; missing {counts['missing']}, "
+    PartialState().print(f"loaded {path}: {report.loaded} tensors; missing {counts['missing']}, "
           f"unexpected {counts['unexpected']}, mismatched {counts['mismatched']}")
     return {"init": str(path), "loaded": report.loaded, **counts,
             "missing_keys": sorted(report.missing)[:50], "unexpected_keys": sorted(report.unexpected)[:50]}
@@ -207,16 +216,32 @@ def predict_logits(model: torch.nn.Module, points: torch.Tensor, device: torch.d
 
 
 @torch.no_grad()
-def voting_logits(model: torch.nn.Module, pool: torch.Tensor, npoints: int, votes: int, device: torch.device,
+def gathered_logits(accelerator: Accelerator, model: torch.nn.Module, points: torch.Tensor,
+                    batch_size: int) -> torch.Tensor:
+    """Logits ``(n, C)`` of ``points (n, N, 3)``, each process predicting a contiguous ``1/num_processes``
+    of the samples; gathered without padding, so every sample counts exactly once, in order."""
+    world, rank = accelerator.num_processes, accelerator.process_index
+    bounds = [len(points) * r // world for r in range(world + 1)]
+    local = predict_logits(accelerator.unwrap_model(model), points[bounds[rank]:bounds[rank + 1]],
+                           accelerator.device, batch_size)
+    if world == 1:
+        return local
+    padded = accelerator.pad_across_processes(local.to(accelerator.device), dim=0)
+    rows = accelerator.gather(padded).cpu().split(padded.shape[0])
+    return torch.cat([block[:bounds[r + 1] - bounds[r]] for r, block in enumerate(rows)])
+
+
+@torch.no_grad()
+def voting_logits(accelerator: Accelerator, model: torch.nn.Module, pool: torch.Tensor, npoints: int, votes: int,
                   batch_size: int, seed: int) -> torch.Tensor:
     """Point-MAE voting: per vote, a random ``npoints`` subset of each FPS pool + scale/translate;
-    logits ``(votes, n, C)`` averaged → ``(n, C)``."""
+    logits ``(votes, n, C)`` averaged → ``(n, C)`` (predictions sharded over processes)."""
     gen = torch.Generator().manual_seed(seed)
     all_votes = []
     for _ in range(votes):
         choice = torch.stack([torch.randperm(pool.shape[1], generator=gen)[:npoints] for _ in range(len(pool))])
         subset = transforms.scale_translate(ops.gather(pool, choice), generator=gen)
-        all_votes.append(predict_logits(model, subset, device, batch_size))
+        all_votes.append(gathered_logits(accelerator, model, subset, batch_size))
     return metrics.vote_logits(torch.stack(all_votes))
 
 
@@ -235,10 +260,10 @@ def _loader(dataset: Dataset, cfg: FinetuneConfig) -> DataLoader:
     if len(dataset) < 2:
         raise PointSDError(f"{dataset_source(dataset)}: the training set of task {cfg.task} has {len(dataset)} "
                            "clouds; need at least 2")
-    # Shuffling draws from torch's global RNG, which the loop checkpoints: a resumed run sees the
-    # same batches as an uninterrupted one.
+    # One seeded shuffling generator, which the loop checkpoints: a resumed run sees the same batches
+    # as an uninterrupted one, and every process (accelerate shares rank 0's) the same permutation.
     return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      num_workers=cfg.num_workers)
+                      num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
 
 
 def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
@@ -255,7 +280,7 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     if finished is not None:
         return finished
     set_seed(cfg.seed)
-    accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
+    accelerator = make_accelerator(cfg.device, cfg.mixed_precision, cfg.grad_accum)
     device = accelerator.device
 
     train_set, val_set = data.train, None
@@ -265,10 +290,9 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     model = build_classifier(len(data.class_names), cfg)
     init_report = initialise(model, cfg.init)
     optimizer = make_optimizer(model, cfg)
-    loader = _loader(train_set, cfg)
-    steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, _loader(train_set, cfg))
+    steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     if cfg.compile:
         compile_dense_parts(accelerator.unwrap_model(model))
 
@@ -283,27 +307,27 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
         return F.cross_entropy(model(points).float(), labels, label_smoothing=cfg.label_smoothing)
 
     def eval_fn() -> dict[str, float]:
-        logits = predict_logits(model, select_pool[:, :cfg.npoints], device, cfg.eval_batch_size)
+        logits = gathered_logits(accelerator, model, select_pool[:, :cfg.npoints], cfg.eval_batch_size)
         return {select_key: metrics.overall_accuracy(logits.argmax(1), select_labels)}
 
     on_best = best_weights_saver(out / "best.pt", accelerator, model, select_key)
 
     loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=select_key, progress=cfg.progress,
-                          max_steps_per_epoch=cfg.max_steps_per_epoch)
+                          max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed)
     started = time.perf_counter()
     state = train(accelerator, loop_cfg, modules={"model": model}, optimizer=optimizer, scheduler=scheduler,
                   loader=loader, step_fn=step_fn, eval_fn=eval_fn, on_best=on_best)
     train_seconds = time.perf_counter() - started
 
     model.eval()
-    last_logits = predict_logits(model, test_pool[:, :cfg.npoints], device, cfg.eval_batch_size)
+    last_logits = gathered_logits(accelerator, model, test_pool[:, :cfg.npoints], cfg.eval_batch_size)
     best = load_best_weights(out / "best.pt", accelerator, model)
     test = classification_report(
-        predict_logits(model, test_pool[:, :cfg.npoints], device, cfg.eval_batch_size), test_labels,
+        gathered_logits(accelerator, model, test_pool[:, :cfg.npoints], cfg.eval_batch_size), test_labels,
         data.class_names)
     if cfg.votes > 0:
-        voted = voting_logits(model, test_pool, cfg.npoints, cfg.votes, device, cfg.eval_batch_size, cfg.seed)
+        voted = voting_logits(accelerator, model, test_pool, cfg.npoints, cfg.votes, cfg.eval_batch_size, cfg.seed)
         test["voting_acc"] = metrics.overall_accuracy(voted.argmax(1), test_labels)
         test["votes"] = cfg.votes
 
@@ -315,7 +339,8 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
         "selection": ("best epoch chosen on the TEST set (official code's protocol)" if val_set is None
                       else f"best epoch chosen on a stratified validation split ({cfg.val_fraction:.0%} of train)"),
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=device,
-                             data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision),
+                             data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision,
+                             num_processes=accelerator.num_processes, grad_accum=cfg.grad_accum),
         "test": test,
         "chance": {"overall_acc": metrics.majority_rate(test_labels)},
         "selected_epoch": int(best["epoch"]),
@@ -331,6 +356,8 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     if val_set is not None:
         result["val_acc"] = float(best["val_acc"])
     result.update(extra or {})
+    if not accelerator.is_main_process:
+        return {}
     atomic.write_json(out / "metrics.json", result)
     return result
 

@@ -3,7 +3,16 @@
 A task supplies plain functions: ``step_fn(batch) -> loss`` (models already captured) and an
 optional ``eval_fn() -> dict`` run every ``eval_every`` optimiser steps and after the last one
 (``eval_every=0``: at the end of every epoch). The loop owns devices, mixed precision, clipping,
-the LR schedule, checkpoints and logs.
+gradient accumulation, the LR schedule, checkpoints and logs.
+
+Several processes (``accelerate launch --num_processes N``): each process iterates its own shard of
+the data (accelerate's sampler shards), gradients are averaged, only the main process writes files,
+and a logged loss is the mean over processes. The random draws of ``step_fn`` (noise, patch mix,
+drop path, augmentation) come from one RNG stream per *shard* of the global batch (process ×
+accumulation micro-batch, :class:`ShardStreams`), so N processes × batch B and one process × batch
+B × N accumulation steps draw the same numbers for the same samples and follow the same loss
+trajectory (BatchNorm normalises over each micro-batch in both). A single process without
+accumulation draws from the global RNG as before.
 
 Files under ``out_dir``:
 - ``state/last.pt``: everything needed to resume (written atomically after every epoch);
@@ -16,18 +25,22 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import broadcast, gather_object
 from tqdm.auto import tqdm
 
 from pointsd.errors import PointSDError, first_line
 from pointsd.models.checkpoints import load_state_file
 from pointsd.utils import atomic
+from pointsd.utils.run_info import set_seed
 
 
 @dataclass
@@ -42,6 +55,7 @@ class LoopConfig:
     select_metric: str | None = None
     progress: bool = True
     max_steps_per_epoch: int | None = None
+    seed: int = 0
 
 
 @dataclass
@@ -55,10 +69,14 @@ class LoopState:
 
 
 class MetricsLog:
-    """Append-only JSON lines; on resume, lines written after the resumed step are dropped."""
+    """Append-only JSON lines; on resume, lines written after the resumed step are dropped.
 
-    def __init__(self, path: Path, resume_step: int | None) -> None:
-        self.path = path
+    Only an ``enabled`` log (the main process's) touches the file."""
+
+    def __init__(self, path: Path, resume_step: int | None, enabled: bool = True) -> None:
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
         kept: list[str] = []
         if resume_step is not None and path.exists():
             for line in path.read_text().splitlines():
@@ -67,12 +85,17 @@ class MetricsLog:
         atomic.write_text(path, "".join(k + "\n" for k in kept))
 
     def write(self, record: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a") as fh:
             fh.write(json.dumps(record, default=atomic._json_default) + "\n")
 
 
-def make_accelerator(device: str = "auto", mixed_precision: str = "no") -> Accelerator:
-    """An Accelerator for ``device`` (auto|cpu|cuda) and ``mixed_precision`` (no|bf16|fp16)."""
+def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_accum: int = 1) -> Accelerator:
+    """An Accelerator for ``device`` (auto|cpu|cuda), ``mixed_precision`` (no|bf16|fp16) and ``grad_accum``
+    batches per optimiser step (global batch = batch × processes × grad_accum)."""
+    if grad_accum < 1:
+        raise PointSDError(f"grad_accum must be >= 1, got {grad_accum}")
     if mixed_precision not in ("no", "bf16", "fp16"):
         raise PointSDError(f"mixed_precision must be no|bf16|fp16, got {mixed_precision!r}")
     if device not in ("auto", "cpu", "cuda"):
@@ -81,7 +104,49 @@ def make_accelerator(device: str = "auto", mixed_precision: str = "no") -> Accel
         raise PointSDError("device=cuda was asked for but no CUDA device is available")
     if mixed_precision == "fp16" and (device == "cpu" or not torch.cuda.is_available()):
         raise PointSDError("mixed_precision=fp16 needs a CUDA device; use bf16 or no on the CPU")
-    return Accelerator(mixed_precision=mixed_precision, cpu=device == "cpu")
+    return Accelerator(mixed_precision=mixed_precision, cpu=device == "cpu", gradient_accumulation_steps=grad_accum)
+
+
+def steps_per_epoch(loader: Iterable[Any], accelerator: Accelerator, cap: int | None) -> int:
+    """Optimiser steps per epoch of a prepared ``loader`` (this process's shard), at most ``cap``."""
+    steps = math.ceil(len(loader) / accelerator.gradient_accumulation_steps)  # type: ignore[arg-type]
+    return steps if cap is None else min(steps, cap)
+
+
+class ShardStreams:
+    """One torch RNG stream (CPU + the accelerator's CUDA device) per shard of the global batch.
+
+    Shard ``micro * num_processes + process_index`` is the position of this process's micro-batch in
+    the global batch, so the draws for a sample do not depend on how the batch is spread over
+    processes and accumulation steps. Inactive (global RNG) for one process without accumulation.
+    """
+
+    def __init__(self, accelerator: Accelerator, seed: int) -> None:
+        self.accelerator, self.seed = accelerator, seed
+        self.active = accelerator.num_processes * accelerator.gradient_accumulation_steps > 1
+        self.cuda = accelerator.device.type == "cuda"
+        self.states: dict[int, list[torch.Tensor]] = {}
+
+    def shard(self, micro: int) -> int:
+        return micro * self.accelerator.num_processes + self.accelerator.process_index
+
+    @contextmanager
+    def use(self, micro: int) -> Iterator[None]:
+        """Run the body on the stream of micro-batch ``micro`` (its state is kept for the next step)."""
+        if not self.active:
+            yield
+            return
+        key, devices = self.shard(micro), [self.accelerator.device] if self.cuda else []
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            if key in self.states:
+                torch.set_rng_state(self.states[key][0])
+                if self.cuda:
+                    torch.cuda.set_rng_state(self.states[key][1], self.accelerator.device)
+            else:
+                torch.manual_seed(self.seed * 1_000_003 + 7919 * (key + 1))
+            yield
+            self.states[key] = [torch.get_rng_state()] + ([torch.cuda.get_rng_state(self.accelerator.device)]
+                                                          if self.cuda else [])
 
 
 def _rng_state() -> dict[str, Any]:
@@ -111,75 +176,70 @@ def train(
     eval_fn: Callable[[], dict[str, float]] | None = None,
     on_best: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoopState:
-    """Run (or resume) training; returns the final state. ``modules`` are the trained ones."""
+    """Run (or resume) training; returns the final state. ``modules`` are the trained ones (the
+    prepared, possibly DDP-wrapped, model where there is one: accumulation skips its gradient sync)."""
     state_path = cfg.out_dir / "state" / "last.pt"
-    state = LoopState()
+    state, streams = LoopState(), ShardStreams(accelerator, cfg.seed)
     if state_path.exists():
-        state = _load_state(state_path, modules, optimizer, scheduler, accelerator)
-    log = MetricsLog(cfg.out_dir / "metrics.jsonl", state.step if state_path.exists() else None)
+        state = _load_state(state_path, modules, optimizer, scheduler, accelerator, streams, loader)
+    elif accelerator.process_index:
+        set_seed(cfg.seed + accelerator.process_index)  # data-side draws differ between processes
+    log = MetricsLog(cfg.out_dir / "metrics.jsonl", state.step if state_path.exists() else None,
+                     enabled=accelerator.is_main_process)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+    accum = accelerator.gradient_accumulation_steps
 
     def evaluate() -> None:
-        if eval_fn is None:
-            return
-        for m in modules.values():
-            m.eval()
-        metrics = eval_fn()
-        for m in modules.values():
-            m.train()
-        record = {"step": state.step, "epoch": state.epoch, **metrics}
-        score = metrics.get(cfg.select_metric) if cfg.select_metric else None
-        if score is not None and score > state.best_score:
-            state.best_score = float(score)
-            state.best = record
-            if on_best is not None:
-                on_best(record)
-        log.write({**record, "best": state.best_score})
+        if eval_fn is not None:
+            _evaluate(accelerator, cfg, modules, state, log, eval_fn, on_best)
 
     last_logged = state.step
 
     def log_loss(loss: torch.Tensor) -> None:
         nonlocal last_logged
-        lr = optimizer.param_groups[0]["lr"]
-        log.write({"step": state.step, "epoch": state.epoch, "loss": loss.item(), "lr": lr})
-        bar.set_postfix(loss=f"{loss.item():.4f}")
+        value = accelerator.reduce(loss, reduction="mean").item()
+        log.write({"step": state.step, "epoch": state.epoch, "loss": value, "lr": optimizer.param_groups[0]["lr"]})
+        bar.set_postfix(loss=f"{value:.4f}")
         last_logged = state.step
 
-    steps_per_epoch = _len_or_none(loader, cfg.max_steps_per_epoch)
+    total = (steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch) if hasattr(loader, "__len__")
+             else cfg.max_steps_per_epoch)
     bar = tqdm(
-        total=cfg.epochs * steps_per_epoch if steps_per_epoch else None,
-        initial=state.step, disable=not cfg.progress or not accelerator.is_main_process,
-        desc=cfg.out_dir.name, dynamic_ncols=True,
+        total=cfg.epochs * total if total else None, initial=state.step,
+        disable=not cfg.progress or not accelerator.is_main_process, desc=cfg.out_dir.name, dynamic_ncols=True,
     )
     for m in modules.values():
         m.train()
     while state.epoch < cfg.epochs:
+        micro: list[torch.Tensor] = []
         for i, batch in enumerate(loader):
-            if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch:
+            if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch * accum:
                 break
-            with accelerator.accumulate(*modules.values()):
-                loss = step_fn(batch)
-                if not torch.isfinite(loss):
-                    raise PointSDError(f"loss became {loss.item()} at step {state.step} in {cfg.out_dir}")
-                accelerator.backward(loss)
-                if cfg.grad_clip and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+            micro.append(_backward(accelerator, modules, streams.use(i % accum), step_fn, batch,
+                                   f"step {state.step} in {cfg.out_dir}"))
+            if not accelerator.sync_gradients:
+                continue
+            if cfg.grad_clip:
+                accelerator.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step_loss, micro = torch.stack(micro).mean(), []
             state.step += 1
             bar.update(1)
             if state.step % cfg.log_every == 0:
-                log_loss(loss)
+                log_loss(step_loss)
             if cfg.eval_every and state.step % cfg.eval_every == 0:
                 evaluate()
         if state.step != last_logged:
-            log_loss(loss)
+            log_loss(step_loss)
         state.epoch += 1
         if not cfg.eval_every or (state.epoch == cfg.epochs and state.step % cfg.eval_every):
             evaluate()
-        _save_state(state_path, state, modules, optimizer, scheduler, accelerator)
+        _save_state(state_path, state, modules, optimizer, scheduler, accelerator, streams, loader)
     bar.close()
+    _sync_buffers(accelerator, modules)
+    accelerator.wait_for_everyone()
     return state
 
 
@@ -203,15 +263,64 @@ def load_best_weights(path: Path, accelerator: Accelerator, model: torch.nn.Modu
     return best
 
 
-def _len_or_none(loader: Iterable[Any], cap: int | None) -> int | None:
-    try:
-        n = len(loader)  # type: ignore[arg-type]
-    except TypeError:
-        return cap
-    return min(n, cap) if cap is not None else n
+def _backward(
+    accelerator: Accelerator, modules: Mapping[str, torch.nn.Module], stream: AbstractContextManager[None],
+    step_fn: Callable[[Any], torch.Tensor], batch: Any, where: str,
+) -> torch.Tensor:
+    """Loss of ``batch`` (drawn on its shard's RNG ``stream``), back-propagated (gradient sync skipped
+    until the last micro-batch of an optimiser step); → the detached loss (a scalar)."""
+    with accelerator.accumulate(*modules.values()):
+        with stream:
+            loss = step_fn(batch)
+        if not torch.isfinite(loss):
+            raise PointSDError(f"loss became {loss.item()} at {where}")
+        accelerator.backward(loss)
+    return loss.detach()
 
 
-def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, accelerator) -> None:
+def _evaluate(accelerator: Accelerator, cfg: LoopConfig, modules: Mapping[str, torch.nn.Module], state: LoopState,
+              log: MetricsLog, eval_fn: Callable[[], dict[str, float]],
+              on_best: Callable[[dict[str, Any]], None] | None) -> None:
+    """Run ``eval_fn`` on every process (with the main process's buffers), track and log the best."""
+    _sync_buffers(accelerator, modules)
+    for m in modules.values():
+        m.eval()
+    metrics = eval_fn()
+    for m in modules.values():
+        m.train()
+    record = {"step": state.step, "epoch": state.epoch, **metrics}
+    score = metrics.get(cfg.select_metric) if cfg.select_metric else None
+    if score is not None and score > state.best_score:
+        state.best_score = float(score)
+        state.best = record
+        if on_best is not None and accelerator.is_main_process:
+            on_best(record)
+    log.write({**record, "best": state.best_score})
+
+
+def _sync_buffers(accelerator: Accelerator, modules: Mapping[str, torch.nn.Module]) -> None:
+    """Give every process the main process's buffers (BatchNorm running statistics: DDP broadcasts them
+    before each training forward, so the last step's update is still per-process)."""
+    if accelerator.num_processes == 1:
+        return
+    for module in modules.values():
+        for buffer in accelerator.unwrap_model(module).buffers():
+            broadcast(buffer, from_process=0)
+
+
+def _sampler_generator(loader: Iterable[Any]) -> torch.Generator | None:
+    """The generator that shuffles ``loader``: its sampler's, under accelerate's sharding wrappers."""
+    node = getattr(loader, "batch_sampler", None)
+    while node is not None:
+        if isinstance(getattr(node, "generator", None), torch.Generator):
+            return node.generator
+        node = getattr(node, "batch_sampler", None) or getattr(node, "sampler", None)
+    return None
+
+
+def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, accelerator, streams, loader) -> None:
+    rng = gather_object([{"global": _rng_state(), "streams": streams.states}])  # every process's draws
+    sampler = _sampler_generator(loader)
     if not accelerator.is_main_process:
         return
     atomic.torch_save(path, {
@@ -220,11 +329,12 @@ def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, acc
         "scheduler": scheduler.state_dict(),
         "loop": {"epoch": state.epoch, "step": state.step, "best_score": state.best_score},
         "best": json.dumps(state.best, default=atomic._json_default),
-        "rng": _rng_state(),
+        "rng": rng,
+        "sampler": sampler.get_state() if sampler is not None else torch.empty(0, dtype=torch.uint8),
     })
 
 
-def _load_state(path: Path, modules, optimizer, scheduler, accelerator) -> LoopState:
+def _load_state(path: Path, modules, optimizer, scheduler, accelerator, streams, loader) -> LoopState:
     how = "rerun with --overwrite (or a new --out) to start over"
     try:
         blob = load_state_file(path)
@@ -235,12 +345,23 @@ def _load_state(path: Path, modules, optimizer, scheduler, accelerator) -> LoopS
             accelerator.unwrap_model(module).load_state_dict(blob["modules"][name])
         optimizer.load_state_dict(blob["optimizer"])
         scheduler.load_state_dict(blob["scheduler"])
-        _set_rng_state(blob["rng"])
+        rngs = blob["rng"] if isinstance(blob["rng"], list) else [{"global": blob["rng"], "streams": {}}]
+        # Same number of processes: each resumes its own draws; otherwise every process restarts from the main's.
+        same = len(rngs) == accelerator.num_processes
+        mine = rngs[accelerator.process_index] if same else rngs[0]
+        _set_rng_state(mine["global"])
+        streams.states = {int(k): v for k, v in mine["streams"].items()} if same else {}
+        sampler = _sampler_generator(loader)
+        if sampler is not None and blob.get("sampler") is not None and blob["sampler"].numel():
+            sampler.set_state(blob["sampler"])
         loop = blob["loop"]
-        return LoopState(
+        state = LoopState(
             epoch=int(loop["epoch"]), step=int(loop["step"]), best_score=float(loop["best_score"]),
             best=json.loads(blob["best"]),
         )
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise PointSDError(f"cannot resume from {path}: it does not fit this run ({first_line(err)}); {how}"
                            ) from err
+    print(f"[process {accelerator.process_index}/{accelerator.num_processes}] resumed from {path}: "
+          f"epoch {state.epoch}, step {state.step}", file=sys.stderr, flush=True)
+    return state

@@ -36,7 +36,7 @@ from pointsd.diffusion.stage_models import (
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
-from pointsd.train.loop import LoopConfig, make_accelerator, train
+from pointsd.train.loop import LoopConfig, make_accelerator, steps_per_epoch, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
 from pointsd.utils import atomic
@@ -79,6 +79,7 @@ class PretrainConfig:
     weight_decay: float = 1e-2
     warmup_epochs: int = 10
     grad_clip: float = 1.0
+    grad_accum: int = 1
     npoints: int = 1024
     image_size: int = 64
     view: int = 0
@@ -206,7 +207,7 @@ def run_pretrain(
     set_seed(cfg.seed)
     if train_set is None:
         train_set, probe_sets = default_datasets(cfg)
-    accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
+    accelerator = make_accelerator(cfg.device, cfg.mixed_precision, cfg.grad_accum)
     sd = load_stable_diffusion(cfg.sd_dir)
     vae = sd.vae.to(accelerator.device)
     if cfg.stage == 1:
@@ -228,7 +229,7 @@ def run_pretrain(
     if len(loader) == 0:
         raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
     wrapped, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
+    steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
 
     step_fn = _make_step(cfg, accelerator, wrapped, vae, sd.noise_scheduler, teacher)
@@ -241,7 +242,7 @@ def run_pretrain(
     loop_cfg = LoopConfig(
         out_dir=Path(cfg.out_dir), epochs=cfg.epochs, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
         eval_every=cfg.probe_every or 0, select_metric="probe_acc" if eval_fn else None,
-        progress=cfg.progress, max_steps_per_epoch=cfg.max_steps_per_epoch,
+        progress=cfg.progress, max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed,
     )
     state = train(
         accelerator, loop_cfg, modules=trained, optimizer=optimizer, scheduler=scheduler, loader=loader,
@@ -281,7 +282,8 @@ def _write_summary(cfg: PretrainConfig, accelerator: Accelerator, state: Any) ->
         "task": f"pretrain-stage{cfg.stage}",
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.probe.policy, seed=cfg.seed,
                              device=accelerator.device, data_profile=cfg.data_profile,
-                             mixed_precision=cfg.mixed_precision, num_processes=accelerator.num_processes),
+                             mixed_precision=cfg.mixed_precision, num_processes=accelerator.num_processes,
+                             grad_accum=cfg.grad_accum),
         "protocol": cfg.probe.policy,
         "steps": state.step,
         "epochs": state.epoch,

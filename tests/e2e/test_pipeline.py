@@ -1,7 +1,10 @@
 """The whole Snakemake DAG on the embedded default, in a copy of the repository (minutes).
 
-Checks: every table row is present and parses; a second run has nothing to do; changing one
-fine-tuning parameter re-runs exactly that fine-tuning job and the table.
+Checks: every table row is present and parses; every row learns (the floors of the embedded
+default: classification ≥ 3× its chance column, ShapeNetPart instance mIoU ≥ 40 %, real ModelNet10
+≥ 80 %); the scratch column and the curves are there; the report bundles them; a second run has
+nothing to do; changing one fine-tuning parameter re-runs exactly that task's jobs and the outputs
+that read them.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ def workdir(tmp_path_factory) -> Path:
     return work
 
 
+def _rows(workdir: Path) -> dict[tuple[str, str], dict]:
+    table = json.loads((workdir / "results" / "table.json").read_text())
+    return {(r["benchmark"], r["metric"]): r for r in table["rows"]}
+
+
 def test_table_has_every_row(workdir):
     from pointsd.results.table import ROWS, SYNTHETIC_NOTE
 
@@ -74,6 +82,35 @@ def test_table_has_every_row(workdir):
     assert markdown.count("\n| ") == len(ROWS) + 1
 
 
+def test_every_row_learns(workdir):
+    """The floors of the embedded default: a regression that stops learning fails here."""
+    rows = _rows(workdir)
+    for (benchmark, metric), row in rows.items():
+        if metric.startswith("OA") and row["data_profile"] == "synthetic":
+            assert row["mean"] >= 3 * row["chance"], (benchmark, row["mean"], row["chance"])
+    assert rows[("ShapeNetPart", "Inst.mIoU (%)")]["mean"] >= 40.0
+    assert rows[("ModelNet10 (real data)", "OA (%)")]["mean"] >= 80.0
+
+
+def test_scratch_column_and_curves(workdir):
+    rows = _rows(workdir)
+    with_scratch = {key for key, row in rows.items() if row["scratch_mean"] is not None}
+    assert with_scratch == {(b, "OA (%)") for b in ("ScanObjectNN OBJ_BG", "ScanObjectNN OBJ_ONLY",
+                                                   "ScanObjectNN PB_T50_RS", "ModelNet40", "ModelNet40 + voting")}
+    figures = {p.name for p in (workdir / "results" / "curves").glob("*.png")}
+    assert {"pretrain_stage1.png", "pretrain_stage2.png", "finetune_scan_objbg.png",
+            "finetune_scratch_modelnet40.png", "fewshot_5w10s_fold0.png", "partseg.png"} <= figures
+    assert len(figures) == 20
+
+
+def test_report_bundles_table_and_curves(workdir):
+    proc = subprocess.run(["snakemake", "--report", "report.html"], cwd=workdir, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "finetune_scan_objbg.png" in html and "table.md" in html and "contact_sheet" in html
+
+
 def test_second_run_has_nothing_to_do(workdir):
     assert _planned_jobs(_snakemake(workdir, "-n", "results/table.md")) == {}
 
@@ -82,6 +119,7 @@ def test_changing_one_finetune_param_reruns_only_that_branch(workdir):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune"]["scan_objbg"]["lr"] = params["finetune"]["scan_objbg"]["lr"] * 2
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _snakemake(workdir, "-n", "results/table.md")
-    assert _planned_jobs(out) == {"finetune": 1, "report_table": 1}
-    assert "wildcards: task=scan_objbg" in out
+    out = _snakemake(workdir, "-n")
+    assert _planned_jobs(out) == {"finetune": 1, "finetune_scratch": 1, "report_table": 1, "report_curves": 1,
+                                  "all": 1}
+    assert out.count("wildcards: task=scan_objbg") == 2

@@ -23,8 +23,10 @@ def test_benchmarks_from_a_given_checkpoint_skip_pre_training(tmp_path):
     jobs = snakemake_jobs("results/table.md", "--config", f"init={ckpt}")
     rules = {job["rule"] for job in jobs.values()}
     assert not rules & {"pretrain_stage1", "pretrain_stage2", "render", "sd_tiny"}, rules
-    starts = [job for job in jobs.values() if "--init" in (job["cmd"] or "")]
+    starts = [job for job in jobs.values() if "--init" in (job["cmd"] or "") and job["rule"] != "finetune_scratch"]
     assert len(starts) >= 14 and all(f"--init {ckpt} " in job["cmd"] for job in starts)
+    scratch = [job for job in jobs.values() if job["rule"] == "finetune_scratch"]
+    assert len(scratch) == 4 and all("--init scratch " in job["cmd"] for job in scratch)
 
 
 def test_dvc_graph_builds():

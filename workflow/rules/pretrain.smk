@@ -11,6 +11,7 @@ rule pretrain_stage1:
     output:
         run=directory("runs/pretrain/stage1"),
     params:
+        launch=launcher(),
         flags=pretrain_flags(),
     log:
         log("pretrain_stage1"),
@@ -18,10 +19,10 @@ rule pretrain_stage1:
         bench("pretrain_stage1")
     threads: 2
     resources:
-        gpu=1,
+        gpu=P["gpus"],
         mem_mb=8000,
     shell:
-        "pointsd pretrain --stage 1 --data-root {input.data} --renders {input.renders} --sd {input.sd}"
+        "{params.launch} pretrain --stage 1 --data-root {input.data} --renders {input.renders} --sd {input.sd}"
         " --out {output.run} {params.flags} > {log} 2>&1"
 
 
@@ -34,6 +35,7 @@ rule pretrain_stage2:
     output:
         run=directory("runs/pretrain/stage2"),
     params:
+        launch=launcher(),
         flags=pretrain_flags(),
     log:
         log("pretrain_stage2"),
@@ -41,8 +43,8 @@ rule pretrain_stage2:
         bench("pretrain_stage2")
     threads: 2
     resources:
-        gpu=1,
+        gpu=P["gpus"],
         mem_mb=8000,
     shell:
-        "pointsd pretrain --stage 2 --data-root {input.data} --renders {input.renders} --sd {input.sd}"
+        "{params.launch} pretrain --stage 2 --data-root {input.data} --renders {input.renders} --sd {input.sd}"
         " --stage1 {input.stage1} --out {output.run} {params.flags} > {log} 2>&1"

@@ -1,0 +1,61 @@
+"""``run_pretrain`` on 32 fixed (points, image) pairs, launched by test_pretrain_distributed.py.
+
+The data set has no random draws of its own (ShapeNet55Pretrain's point subset and flip draw from
+each process's RNG, so only the training step is layout-independent); every process appends the
+sample indices it read to ``OUT/seen-<rank>.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from accelerate import PartialState
+from torch.utils.data import Dataset
+
+from pointsd.models.config import BackboneConfig
+from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
+
+TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
+                      drop_path_rate=0.1)
+
+
+class Pairs(Dataset):
+    """32 fixed pairs ``points (64,3)``, ``image (3,32,32)``; logs every index read."""
+
+    def __init__(self, out: Path) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.items = [{"points": torch.rand(64, 3, generator=g) - 0.5,
+                       "image": torch.rand(3, 32, 32, generator=g) * 2 - 1} for _ in range(32)]
+        self.out = out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        # Read here, not in __init__: a PartialState made before the Accelerator(cpu=True) would be single-process.
+        with open(self.out / f"seen-{PartialState().process_index}.txt", "a") as fh:
+            fh.write(f"{i}\n")
+        return self.items[i]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--stage", type=int, required=True)
+    p.add_argument("--sd", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--stage1", type=Path)
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--grad-accum", type=int, default=1)
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    cfg = PretrainConfig(stage=args.stage, sd_dir=args.sd, out_dir=args.out, stage1_dir=args.stage1, epochs=1,
+                         batch_size=args.batch_size, grad_accum=args.grad_accum, warmup_epochs=0, lr=1e-3,
+                         npoints=64, image_size=32, backbone=TINY, noise=NoiseConfig(mix_prob=0.5),
+                         probe_every=None, device="cpu", log_every=1, progress=False)
+    run_pretrain(cfg, Pairs(args.out))
+
+
+if __name__ == "__main__":
+    main()
