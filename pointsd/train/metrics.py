@@ -31,7 +31,7 @@ def majority_rate(target: torch.Tensor) -> float:
     """Chance level of ``target (n,)`` labels: percent of the most frequent one (the best constant guess)."""
     if target.numel() == 0:
         raise PointSDError("majority rate of an empty label set")
-    return 100.0 * torch.bincount(target.reshape(-1)).max().item() / target.numel()
+    return 100.0 * target.reshape(-1).bincount().max().item() / target.numel()
 
 
 def per_class_accuracy(

@@ -98,3 +98,9 @@ def test_honest_split_keeps_every_class_when_the_fraction_is_too_small() -> None
     train_idx, val_idx = stratified_split(labels, 0.1, seed=0)
     assert set(labels[val_idx]) == set(range(40)) and set(labels[train_idx]) == set(range(40))
     assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 240
+
+
+def test_majority_rate_is_the_most_frequent_label_share():
+    assert metrics.majority_rate(torch.tensor([0, 1, 1, 2])) == pytest.approx(50.0)
+    with pytest.raises(metrics.PointSDError):
+        metrics.majority_rate(torch.tensor([], dtype=torch.long))
