@@ -4,6 +4,7 @@
 #   docker/build-cpu.sh [CONTEXT]        (CONTEXT: the checkout to build; default: this one)
 # Env: IMAGE (pointsd:cpu), BASE_IMAGE (localhost/debian:bookworm), TORCH_VERSION (2.13.0+cpu),
 # TORCH_WHEELS (a folder holding torch-$TORCH_VERSION-*.whl; default: pip's find-links folder).
+# POINTSD_COMMIT (recorded in every metrics file; default: the context's git HEAD).
 # Prints the build time and the image size.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ if ! compgen -G "${TORCH_WHEELS:-/nonexistent}/torch-${TORCH_VERSION}-*.whl" >/d
     echo "build-cpu.sh: no torch-${TORCH_VERSION} wheel in TORCH_WHEELS='${TORCH_WHEELS}'" >&2
     exit 1
 fi
-commit=$(git -C "$context" rev-parse HEAD 2>/dev/null || echo unknown)
+commit=${POINTSD_COMMIT:-$(git -C "$context" rev-parse HEAD 2>/dev/null || echo unknown)}
 
 BASE_IMAGE=$BASE_IMAGE "$here/build-local-base.sh"
 start=$SECONDS
