@@ -4,7 +4,7 @@
 PYTHON ?= python
 TORCH := torch==2.13.0
 
-.PHONY: install run test report dvc-repro dvc-paper paper lint
+.PHONY: install run test report dvc-repro dvc-paper paper lint image-cpu
 
 install:
 	$(PYTHON) -m pip install $(TORCH)
@@ -34,3 +34,7 @@ dvc-paper:
 lint:
 	snakemake --lint
 	hadolint docker/Dockerfile
+
+# pointsd:cpu with podman on a local Debian base, no registry (root; docker/podman-host.sh sets it up)
+image-cpu:
+	docker/build-cpu.sh

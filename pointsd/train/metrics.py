@@ -29,11 +29,9 @@ def overall_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 def majority_rate(target: torch.Tensor) -> float:
     """Chance level of ``target (n,)`` labels: percent of the most frequent one (the best constant guess)."""
-    import torch
-
     if target.numel() == 0:
         raise PointSDError("majority rate of an empty label set")
-    return 100.0 * torch.bincount(target.reshape(-1)).max().item() / target.numel()
+    return 100.0 * target.reshape(-1).bincount().max().item() / target.numel()
 
 
 def per_class_accuracy(

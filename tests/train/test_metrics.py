@@ -100,10 +100,8 @@ def test_honest_split_keeps_every_class_when_the_fraction_is_too_small() -> None
     assert not set(train_idx) & set(val_idx) and len(train_idx) + len(val_idx) == 240
 
 
-def test_majority_rate_is_the_best_constant_guess():
-    import torch
-
-    from pointsd.train.metrics import majority_rate
-
-    assert majority_rate(torch.tensor([0, 1, 1, 2])) == 50.0
-    assert majority_rate(torch.arange(15)) == pytest.approx(100 / 15)
+def test_majority_rate_is_the_most_frequent_label_share():
+    assert metrics.majority_rate(torch.tensor([0, 1, 1, 2])) == pytest.approx(50.0)
+    with pytest.raises(metrics.PointSDError):
+        metrics.majority_rate(torch.tensor([], dtype=torch.long))
+    assert metrics.majority_rate(torch.arange(15)) == pytest.approx(100 / 15)
