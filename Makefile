@@ -21,7 +21,7 @@ report:
 	snakemake --report report.html
 
 paper:
-	snakemake --cores all --config profile=paper results/table.md
+	snakemake --cores all results/table.md --config profile=paper
 
 dvc-repro:
 	$(PYTHON) workflow/pipeline_params.py validate

@@ -1,9 +1,9 @@
 """PointSD pipeline: data -> image assets (+ tiny SD) -> stage 1 -> stage 2 -> benchmarks -> table.
 
     snakemake --cores all results/table.md                          # embedded default (CPU, minutes)
-    snakemake --cores all --config profile=paper results/table.md   # SPEC settings, real data, SD v1.5
+    snakemake --cores all results/table.md --config profile=paper   # SPEC settings, real data, SD v1.5
     snakemake --profile workflow/profiles/slurm results/table.md    # the same DAG on a SLURM cluster
-    snakemake --cores all --config init=CKPT results/table.md       # benchmarks from CKPT, no pre-training
+    snakemake --cores all results/table.md --config init=CKPT       # benchmarks from CKPT, no pre-training
 
 params.yaml is the one source of truth; the selected profile is merged over its top level and
 validated against workflow/schemas/params.schema.yaml before any rule is built
