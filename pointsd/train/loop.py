@@ -363,6 +363,7 @@ def _load_state(path: Path, modules, optimizer, scheduler, accelerator, streams,
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise PointSDError(f"cannot resume from {path}: it does not fit this run ({first_line(err)}); {how}"
                            ) from err
-    print(f"[process {accelerator.process_index}/{accelerator.num_processes}] resumed from {path}: "
-          f"epoch {state.epoch}, step {state.step}", file=sys.stderr, flush=True)
+    if accelerator.num_processes > 1:  # which processes resumed; a single process resumes silently
+        print(f"[process {accelerator.process_index}/{accelerator.num_processes}] resumed from {path}: "
+              f"epoch {state.epoch}, step {state.step}", file=sys.stderr, flush=True)
     return state
