@@ -144,8 +144,6 @@ def test_embedded_default_writes_every_row_on_the_host(embedded):
     assert all(p.stat().st_uid == 1000 for p in out.rglob("*"))
 
 
-@pytest.mark.xfail(strict=False, reason="open (#16): the embedded run changed /tmp in the container's layer "
-                   "(seen 2026-11-26); TMPDIR=/results in the image is the untested fix")
 def test_nothing_written_outside_the_mounted_folder(embedded, tmp_path):
     _, changed = embedded
     os.chown(tmp_path, 1000, 1000)
