@@ -8,6 +8,9 @@ rule report_table:
         scratch=SCRATCH_RUNS,
         fewshot=rules.fewshot_aggregate.output.summary,
         partseg=rules.partseg.output.run,
+        # The curves belong to the results: `snakemake results/table.md` builds them, so that
+        # `snakemake --report` finds every file it bundles.
+        curves="results/curves",
     output:
         table=report("results/table.md", caption="../report/table.rst", category="Results"),
         json="results/table.json",
