@@ -1,4 +1,5 @@
-"""``pointsd data synth`` (embedded synthetic data in every real format) and ``pointsd data inspect``."""
+"""``pointsd data synth`` (embedded synthetic data in every real format), ``pointsd data inspect`` and
+``pointsd data modelnet40-cache`` (the FPS ``.dat`` of a ModelNet40 folder, written once by its owner)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     insp.add_argument("--json", action="store_true", help="print the report as JSON")
     insp.set_defaults(func=_inspect)
 
+    cache = sub.add_parser("modelnet40-cache", help="write modelnet40_{train,test}_{N}pts_fps.dat from the txt clouds")
+    cache.add_argument("root", type=Path, help="data root or its modelnet40_normal_resampled folder")
+    cache.add_argument("--points", type=int, required=True, help="points per shape (SPEC: 8192)")
+    cache.set_defaults(func=_modelnet40_cache)
+
 
 def _synth(args: argparse.Namespace) -> int:
     from pointsd.data.synth import synthesize
@@ -39,4 +45,14 @@ def _synth(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     report = inspect(args.fmt, args.path)
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
+    return 0
+
+
+def _modelnet40_cache(args: argparse.Namespace) -> int:
+    from pointsd.data.modelnet40 import SPLITS, build_cache
+    from pointsd.data.paths import MODELNET40, dataset_dir
+
+    folder = dataset_dir(args.root, MODELNET40)
+    for split in SPLITS:
+        print(f"wrote {build_cache(folder, split, args.points)}")
     return 0

@@ -1,13 +1,14 @@
 """ModelNet40 (``modelnet40_normal_resampled``): comma-separated txt with normals and the cached FPS ``.dat``.
 
 The cache ``modelnet40_{split}_{N}pts_fps.dat`` is a pickle of ``[list of (N,6) float32, list of (1,) int32]``,
-as Point-BERT / Point-MAE write it; it is built from the txt files with FPS when missing.
+as Point-BERT / Point-MAE write it; the data preparation writes it (`pointsd data modelnet40-cache`); a reader without it samples in memory.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,8 +54,9 @@ def dat_path(folder: Path, split: str, num_points: int) -> Path:
     return folder / f"modelnet40_{split}_{num_points}pts_fps.dat"
 
 
-def build_cache(folder: Path, split: str, num_points: int, batch: int = 32) -> Path:
-    """FPS every listed txt cloud to ``num_points`` (xyz) and write the ``.dat`` atomically."""
+def fps_clouds(folder: Path, split: str, num_points: int, batch: int = 32) -> list[list[np.ndarray]]:
+    """FPS every listed txt cloud to ``num_points`` → ``[clouds (num_points,6) float32, labels (1,) int32]``,
+    the ``.dat`` payload."""
     names = _class_names(folder)
     ids = _split_ids(folder, split)
     clouds, labels = [], []
@@ -70,8 +72,13 @@ def build_cache(folder: Path, split: str, num_points: int, batch: int = 32) -> P
             if cls not in names:
                 raise PointSDError(f"{folder / f'modelnet40_{split}.txt'}: unknown class {cls!r} in {shape_id}")
             labels.append(np.array([names.index(cls)], dtype=np.int32))
+    return [clouds, labels]
+
+
+def build_cache(folder: Path, split: str, num_points: int) -> Path:
+    """Write the ``.dat`` of :func:`fps_clouds` atomically (the data preparation's job, never a run's)."""
     target = dat_path(folder, split, num_points)
-    write_bytes(target, pickle.dumps([clouds, labels], protocol=4))
+    write_bytes(target, pickle.dumps(fps_clouds(folder, split, num_points), protocol=4))
     return target
 
 
@@ -108,11 +115,15 @@ def _split_ids(folder: Path, split: str) -> list[str]:
 
 def read_cache(path: Path, num_points: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Load and validate a ``.dat`` → ``(points (n,num_points,3) float32 normalised, labels (n,) int64)``."""
-    obj = safe_pickle.load(path)
+    return checked_payload(safe_pickle.load(path), str(path), num_points, num_classes)
+
+
+def checked_payload(obj: object, source: str, num_points: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[clouds, labels]`` (a ``.dat`` payload) validated → ``(points (n,num_points,3), labels (n,))``."""
     if not (isinstance(obj, (list, tuple)) and len(obj) == 2 and len(obj[0]) == len(obj[1])):
-        raise PointSDError(f"{path}: expected [list of clouds, list of labels] of equal length")
-    clouds = [check_points(c, f"{path}: cloud {i}", num_points) for i, c in enumerate(obj[0])]
-    labels = check_labels(np.asarray([np.asarray(l).reshape(-1)[0] for l in obj[1]]), f"{path}: labels",
+        raise PointSDError(f"{source}: expected [list of clouds, list of labels] of equal length")
+    clouds = [check_points(c, f"{source}: cloud {i}", num_points) for i, c in enumerate(obj[0])]
+    labels = check_labels(np.asarray([np.asarray(l).reshape(-1)[0] for l in obj[1]]), f"{source}: labels",
                           num_classes)
     points = np.stack([pc_normalize(c[:, :3]) for c in clouds]) if clouds else np.zeros((0, num_points, 3),
                                                                                         np.float32)
@@ -123,7 +134,7 @@ class ModelNet40:
     """ModelNet40 → ``(points (num_points,3) float32 in the unit sphere, label int in 0..39)``.
 
     ``root`` is the data root or ``modelnet40_normal_resampled`` itself. The ``.dat`` for
-    ``num_points`` is read, or built from the txt files (FPS) when missing.
+    ``num_points`` is read, or, when missing, the txt files are FPS-sampled in memory (nothing is written).
     """
 
     def __init__(self, root: str | os.PathLike, split: str, num_points: int = 8192) -> None:
@@ -132,10 +143,14 @@ class ModelNet40:
         if split not in SPLITS:
             raise PointSDError(f"unknown ModelNet40 split {split!r} (train, test)")
         cache = dat_path(self.folder, split, num_points)
-        if not cache.is_file():
-            build_cache(self.folder, split, num_points)
         self.path = cache
-        self.points, self.labels = read_cache(cache, num_points, len(self.names))
+        if cache.is_file():
+            self.points, self.labels = read_cache(cache, num_points, len(self.names))
+        else:  # FPS in memory: a run never writes into its data folder (another stage's output)
+            print(f"note: {cache} missing; FPS of the txt clouds in memory (build it once with "
+                  f"`pointsd data modelnet40-cache`)", file=sys.stderr)
+            payload = fps_clouds(self.folder, split, num_points)
+            self.points, self.labels = checked_payload(payload, str(self.folder), num_points, len(self.names))
         self.num_classes = len(self.names)
 
     def __len__(self) -> int:

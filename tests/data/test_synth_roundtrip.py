@@ -31,9 +31,27 @@ def test_modelnet40(synth_root: Path) -> None:
     assert points.shape == (96, 3) and label == 1
     _unit(points)
     assert (synth_root / "ModelNet/modelnet40_normal_resampled/modelnet40_train_96pts_fps.dat").is_file()
-    # a smaller FPS cache is built on demand from the txt files
+    # without a cache of that size the txt clouds are FPS-sampled in memory; the data folder (another
+    # stage's output) is not written
+    folder = synth_root / "ModelNet/modelnet40_normal_resampled"
+    before = sorted(p.name for p in folder.glob("*.dat"))
     small = ModelNet40(synth_root, "test", num_points=32)
     assert small[0][0].shape == (32, 3) and len(small) == 40
+    assert sorted(p.name for p in folder.glob("*.dat")) == before
+
+
+def test_modelnet40_cache_command(synth_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from pointsd.cli import main
+
+    folder = tmp_path / "modelnet40_normal_resampled"
+    shutil.copytree(synth_root / "ModelNet/modelnet40_normal_resampled", folder)
+    in_memory = ModelNet40(folder, "test", num_points=32)
+    assert main(["data", "modelnet40-cache", str(folder), "--points", "32"]) == 0
+    assert (folder / "modelnet40_test_32pts_fps.dat").is_file()
+    cached = ModelNet40(folder, "test", num_points=32)
+    assert np.array_equal(cached.points, in_memory.points) and np.array_equal(cached.labels, in_memory.labels)
 
 
 def test_fewshot(synth_root: Path) -> None:
