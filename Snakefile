@@ -7,8 +7,9 @@
 
 params.yaml is the one source of truth; the selected profile is merged over its top level and
 validated against workflow/schemas/params.schema.yaml before any rule is built
-(workflow/rules/common.smk). Every rule calls the `pointsd` CLI with explicit flags; dvc.yaml runs
-the very same commands (tests/pipeline/test_dag_equality.py keeps the two equal).
+(workflow/rules/common.smk). Every rule takes its inputs, outputs and `pointsd` arguments from the
+stage table workflow/stages.yaml, from which dvc.yaml is generated (`make dvc.yaml`;
+tests/pipeline/test_dag_equality.py checks that both run the same jobs).
 """
 
 

@@ -16,35 +16,56 @@ LOG_REDIRECT = re.compile(r"\s*>\s*logs/\S+\.log\s+2>&1\s*$")
 
 
 def snakemake_jobs(*extra: str, cwd: Path = ROOT) -> dict[str, dict]:
-    """Every job of the full DAG (dry run, forced): ``{first output: {"rule", "outputs", "cmd"}}``."""
-    proc = subprocess.run(
-        ["snakemake", "-n", "-p", "--forceall", "--cores", "1", *extra],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
-    )
+    """Every job of the DAG for the target(s) in ``extra`` (default: all), forced dry run:
+    ``{min(outputs): {"rule", "outputs", "inputs", "cmd"}}``."""
+    proc = subprocess.run(["snakemake", "-n", "-p", "--forceall", "--cores", "1", *extra], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs, current = {}, None
     for line in proc.stdout.splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            current = {"rule": m.group(1), "outputs": [], "cmd": None}
-        elif current and (m := re.match(r"^\s+output: (.*)$", line)):
-            current["outputs"] = [p.strip() for p in m.group(1).split(",")]
+            current = {"rule": m.group(1), "outputs": [], "inputs": [], "cmd": None}
+        elif current and (m := re.match(r"^\s+(input|output): (.*)$", line)):
+            current[m.group(1) + "s"] = [p.strip() for p in m.group(2).split(",")]
         elif current and current["outputs"] and line.startswith("Shell command: "):
             current["cmd"] = " ".join(LOG_REDIRECT.sub("", line[len("Shell command: "):]).split())
-            jobs[current["outputs"][0]] = current
+            jobs[min(current["outputs"])] = current
             current = None
     return jobs
 
 
 def dvc_stages(cwd: Path = ROOT) -> dict[str, dict]:
-    """Every stage of dvc.yaml, resolved: ``{first out: {"name", "outputs", "cmd"}}``."""
+    """Every stage of ``cwd``'s dvc.yaml, resolved by DVC: ``{min(outs): {"name", "outputs", "inputs", "cmd"}}``."""
+    from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
+    if not (cwd / ".git").exists():  # a checkout copy: DVC wants a git work tree
+        subprocess.run(["git", "init", "-q"], cwd=cwd, check=True)
     with Repo(str(cwd)) as repo:
         stages = {}
         for stage in repo.index.stages:
-            outs = [str(Path(o.fs_path).relative_to(cwd)) for o in stage.outs]
-            stages[outs[0]] = {"name": stage.addressing, "outputs": outs, "cmd": " ".join(stage.cmd.split())}
+            outs = [o.def_path for o in stage.outs]
+            stages[min(outs)] = {"name": stage.addressing, "outputs": outs, "cmd": " ".join(stage.cmd.split()),
+                                 "inputs": [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)]}
         return stages
+
+
+def structure(jobs: dict[str, dict]) -> dict[str, tuple]:
+    """The DAG as ``{job: (command, sorted outputs, upstream jobs, external inputs)}``: an input is an
+    edge to the job whose output holds it (a file inside a run folder, a run folder inside a parent)."""
+
+    def within(a: str, b: str) -> bool:
+        return a == b or a.startswith(b.rstrip("/") + "/")
+
+    out = {}
+    for key, job in jobs.items():
+        upstream, external = set(), set()
+        for path in job["inputs"]:
+            producers = {k for k, other in jobs.items() for o in other["outputs"] if within(path, o) or within(o, path)}
+            upstream |= producers
+            external |= set() if producers else {path}
+        out[key] = (job["cmd"], tuple(sorted(job["outputs"])), tuple(sorted(upstream)), tuple(sorted(external)))
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,11 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 from conftest import ROOT
 
 
+STAGES = yaml.safe_load((ROOT / "workflow" / "stages.yaml").read_text())
 GPU_RULES = {"pretrain_stage1", "pretrain_stage2", "finetune", "finetune_scratch", "finetune_modelnet10", "fewshot", "partseg"}
 
 
@@ -65,4 +67,5 @@ def test_every_rule_has_log_benchmark_and_resources():
         gpu = "gpu=1" in body or 'gpu=P["gpus"]' in body
         trains = name in GPU_RULES and "pointsd report not-run" not in body
         assert gpu == trains, f"rule {name}: a GPU request exactly on training rules"
-        assert ("{params.launch} " in body) == ('gpu=P["gpus"]' in body), f"rule {name}: N processes, N GPUs"
+        launched = STAGES["stages"].get(name, {}).get("launch") == "training"
+        assert launched == ('gpu=P["gpus"]' in body), f"rule {name}: N processes (stage table), N GPUs"

@@ -5,18 +5,17 @@
 
 rule render:
     input:
-        data=P["paths"]["data_root"],
+        **stage_input("render"),
     output:
         renders=report(
-            directory("data/renders"),
+            directory(STAGES.stages["render"]["outs"]["renders"]),
             patterns=["contact_sheet{suffix}.png"],
             caption="../report/render.rst",
             category="Rendered views",
         ),
     params:
-        views=P["render"]["views"],
-        size=P["render"]["size"],
-        seed=P["seed"],
+        launch=launcher("render"),
+        args=stage_args("render"),
     log:
         log("render"),
     benchmark:
@@ -25,16 +24,15 @@ rule render:
     resources:
         mem_mb=2000,
     shell:
-        "pointsd render --points {input.data}/ShapeNet55-34/shapenet_pc"
-        " --split-list {input.data}/ShapeNet55-34/ShapeNet-55/train.txt --out {output.renders}"
-        " --views {params.views} --size {params.size} --seed {params.seed} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"
 
 
 rule sd_tiny:
     output:
-        sd=directory("models/sd-tiny"),
+        **stage_output("sd_tiny"),
     params:
-        seed=P["seed"],
+        launch=launcher("sd_tiny"),
+        args=stage_args("sd_tiny"),
     log:
         log("sd_tiny"),
     benchmark:
@@ -43,4 +41,4 @@ rule sd_tiny:
     resources:
         mem_mb=2000,
     shell:
-        "pointsd sd tiny --out {output.sd} --seed {params.seed} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"

@@ -4,10 +4,10 @@
 
 rule data_synth:
     output:
-        root=directory("data/synthetic"),
+        **stage_output("data_synth"),
     params:
-        size=P["synth"]["size"],
-        seed=P["seed"],
+        launch=launcher("data_synth"),
+        args=stage_args("data_synth"),
     log:
         log("data_synth"),
     benchmark:
@@ -16,4 +16,4 @@ rule data_synth:
     resources:
         mem_mb=2000,
     shell:
-        "pointsd data synth --out {output.root} --size {params.size} --seed {params.seed} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"

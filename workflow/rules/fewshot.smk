@@ -4,18 +4,16 @@
 
 rule fewshot:
     input:
-        data=P["paths"]["data_root"],
-        init=init_input(),
+        **stage_input("fewshot"),
     output:
-        run=directory("runs/fewshot/{way}w{shot}s/fold{fold}"),
+        **stage_output("fewshot"),
     wildcard_constraints:
         way=r"\d+",
         shot=r"\d+",
         fold=r"\d+",
     params:
-        init=P["init"],
-        flags=fewshot_flags(),
-        data_profile=P["data_profile"],
+        launch=launcher("fewshot"),
+        args=stage_args("fewshot"),
     log:
         log("fewshot_{way}w{shot}s_fold{fold}"),
     benchmark:
@@ -25,18 +23,17 @@ rule fewshot:
         gpu=1,
         mem_mb=4000,
     shell:
-        "pointsd fewshot --way {wildcards.way} --shot {wildcards.shot} --fold {wildcards.fold}"
-        " --data-root {input.data} --data-profile {params.data_profile}"
-        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"
 
 
 rule fewshot_aggregate:
     input:
-        runs=FEWSHOT_RUNS,
+        **stage_input("fewshot_aggregate"),
     output:
-        summary="results/fewshot.json",
+        **stage_output("fewshot_aggregate"),
     params:
-        grid=fewshot_grid_flags(),
+        launch=launcher("fewshot_aggregate"),
+        args=stage_args("fewshot_aggregate"),
     log:
         log("fewshot_aggregate"),
     benchmark:
@@ -45,4 +42,4 @@ rule fewshot_aggregate:
     resources:
         mem_mb=1000,
     shell:
-        "pointsd fewshot-aggregate --root runs/fewshot {params.grid} --out {output.summary} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"

@@ -1,75 +1,63 @@
 # Classification fine-tuning (SPEC §4, Point-MAE protocol) from the stage-2 backbone:
 # ScanObjectNN (three variants) and ModelNet40 on paths.data_root, the same tasks from scratch with
 # the same budget (the table's Scratch column, finetune_common.scratch_baseline), and the real
-# ModelNet10 (paths.modelnet10) when it exists.
+# ModelNet10 (paths.modelnet10) when it exists; when it does not, its row records "not run" and why.
 
 
 rule finetune:
     input:
-        data=P["paths"]["data_root"],
-        init=init_input(),
+        **stage_input("finetune"),
     output:
-        run=directory("runs/finetune/{task}"),
+        **stage_output("finetune"),
     wildcard_constraints:
-        task="|".join(FINETUNE_TASKS),
+        key="|".join(FINETUNE_TASKS),
     params:
-        launch=launcher(),
-        init=P["init"],
-        flags=lambda w: finetune_flags(P["finetune"][w.task]),
-        data_profile=P["data_profile"],
-        modelnet40_points=P["finetune_common"]["modelnet40_points"],
+        launch=launcher("finetune"),
+        args=stage_args("finetune"),
     log:
-        log("finetune_{task}"),
+        log("finetune_{key}"),
     benchmark:
-        bench("finetune_{task}")
+        bench("finetune_{key}")
     threads: 1
     resources:
         gpu=P["gpus"],
         mem_mb=4000,
     shell:
-        "{params.launch} finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
-        " --modelnet40-points {params.modelnet40_points}"
-        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"
 
 
 rule finetune_scratch:
     input:
-        data=P["paths"]["data_root"],
+        **stage_input("finetune_scratch"),
     output:
-        run=directory("runs/finetune_scratch/{task}"),
+        **stage_output("finetune_scratch"),
     wildcard_constraints:
-        task="|".join(FINETUNE_TASKS),
+        key="|".join(FINETUNE_TASKS),
     params:
-        launch=launcher(),
-        flags=lambda w: finetune_flags(P["finetune"][w.task]),
-        data_profile=P["data_profile"],
-        modelnet40_points=P["finetune_common"]["modelnet40_points"],
+        launch=launcher("finetune_scratch"),
+        args=stage_args("finetune_scratch"),
     log:
-        log("finetune_scratch_{task}"),
+        log("finetune_scratch_{key}"),
     benchmark:
-        bench("finetune_scratch_{task}")
+        bench("finetune_scratch_{key}")
     threads: 1
     resources:
         gpu=P["gpus"],
         mem_mb=4000,
     shell:
-        "{params.launch} finetune --task {wildcards.task} --data-root {input.data} --data-profile {params.data_profile}"
-        " --modelnet40-points {params.modelnet40_points}"
-        " --init scratch --out {output.run} {params.flags} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"
 
 
-if MODELNET10_PRESENT:
+if STAGES.included("finetune_modelnet10"):
 
     rule finetune_modelnet10:
         input:
-            data=MODELNET10,
-            init=init_input(),
+            **stage_input("finetune_modelnet10"),
         output:
-            run=directory("runs/finetune/modelnet10"),
+            **stage_output("finetune_modelnet10"),
         params:
-            launch=launcher(),
-            init=P["init"],
-            flags=finetune_flags(P["modelnet10"]),
+            launch=launcher("finetune_modelnet10"),
+            args=stage_args("finetune_modelnet10"),
         log:
             log("finetune_modelnet10"),
         benchmark:
@@ -79,17 +67,16 @@ if MODELNET10_PRESENT:
             gpu=P["gpus"],
             mem_mb=4000,
         shell:
-            "{params.launch} finetune --task modelnet10 --data-root {input.data} --data-profile real"
-            " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
+            "{params.launch} {params.args} > {log} 2>&1"
 
 else:
 
-    rule finetune_modelnet10:
+    rule modelnet10_not_run:
         output:
-            run=directory("runs/finetune/modelnet10"),
+            **stage_output("modelnet10_not_run"),
         params:
-            data=MODELNET10,
-            hint="put train.h5, test.h5 and shape_names.txt (README: Real data) there or set paths.modelnet10",
+            launch=launcher("modelnet10_not_run"),
+            args=stage_args("modelnet10_not_run"),
         log:
             log("finetune_modelnet10"),
         benchmark:
@@ -98,5 +85,4 @@ else:
         resources:
             mem_mb=1000,
         shell:
-            "pointsd report not-run --task modelnet10 --reason 'no data at {params.data}'"
-            " --hint '{params.hint}' --out {output.run} > {log} 2>&1"
+            "{params.launch} {params.args} > {log} 2>&1"

@@ -3,14 +3,12 @@
 
 rule partseg:
     input:
-        data=P["paths"]["data_root"],
-        init=init_input(),
+        **stage_input("partseg"),
     output:
-        run=directory("runs/partseg"),
+        **stage_output("partseg"),
     params:
-        init=P["init"],
-        flags=partseg_flags(),
-        data_profile=P["data_profile"],
+        launch=launcher("partseg"),
+        args=stage_args("partseg"),
     log:
         log("partseg"),
     benchmark:
@@ -20,5 +18,4 @@ rule partseg:
         gpu=1,
         mem_mb=4000,
     shell:
-        "pointsd partseg --data-root {input.data} --data-profile {params.data_profile}"
-        " --init {params.init} --out {output.run} {params.flags} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"

@@ -5,14 +5,12 @@
 
 rule pretrain_stage1:
     input:
-        data=P["paths"]["data_root"],
-        renders=P["paths"]["renders"],
-        sd=P["paths"]["sd"],
+        **stage_input("pretrain_stage1"),
     output:
-        run=directory("runs/pretrain/stage1"),
+        **stage_output("pretrain_stage1"),
     params:
-        launch=launcher(),
-        flags=pretrain_flags(),
+        launch=launcher("pretrain_stage1"),
+        args=stage_args("pretrain_stage1"),
     log:
         log("pretrain_stage1"),
     benchmark:
@@ -22,21 +20,17 @@ rule pretrain_stage1:
         gpu=P["gpus"],
         mem_mb=8000,
     shell:
-        "{params.launch} pretrain --stage 1 --data-root {input.data} --renders {input.renders} --sd {input.sd}"
-        " --out {output.run} {params.flags} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"
 
 
 rule pretrain_stage2:
     input:
-        data=P["paths"]["data_root"],
-        renders=P["paths"]["renders"],
-        sd=P["paths"]["sd"],
-        stage1=rules.pretrain_stage1.output.run,
+        **stage_input("pretrain_stage2"),
     output:
-        run=directory("runs/pretrain/stage2"),
+        **stage_output("pretrain_stage2"),
     params:
-        launch=launcher(),
-        flags=pretrain_flags(),
+        launch=launcher("pretrain_stage2"),
+        args=stage_args("pretrain_stage2"),
     log:
         log("pretrain_stage2"),
     benchmark:
@@ -46,5 +40,4 @@ rule pretrain_stage2:
         gpu=P["gpus"],
         mem_mb=8000,
     shell:
-        "{params.launch} pretrain --stage 2 --data-root {input.data} --renders {input.renders} --sd {input.sd}"
-        " --stage1 {input.stage1} --out {output.run} {params.flags} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"

@@ -1,42 +1,21 @@
 # The results table (one row per paper cell, read from every benchmark's metrics file) and the
-# training curves of every run, both in `snakemake --report report.html`.
-
-
-rule report_table:
-    input:
-        finetune=CLASSIFICATION_RUNS,
-        scratch=SCRATCH_RUNS,
-        fewshot=rules.fewshot_aggregate.output.summary,
-        partseg=rules.partseg.output.run,
-        # The curves belong to the results: `snakemake results/table.md` builds them, so that
-        # `snakemake --report` finds every file it bundles.
-        curves="results/curves",
-    output:
-        table=report("results/table.md", caption="../report/table.rst", category="Results"),
-        json="results/table.json",
-    params:
-        metrics=table_metrics(),
-    log:
-        log("report_table"),
-    benchmark:
-        bench("report_table")
-    threads: 1
-    resources:
-        mem_mb=1000,
-    shell:
-        "pointsd report table --metrics {params.metrics} --out {output.table} > {log} 2>&1"
+# training curves of every run, both in `snakemake --report report.html`. The table takes the curves
+# as an input, so `snakemake results/table.md` builds everything `snakemake --report` bundles.
 
 
 rule report_curves:
     input:
-        runs=curve_runs(),
+        **stage_input("report_curves"),
     output:
         figures=report(
-            directory("results/curves"),
+            directory(STAGES.stages["report_curves"]["outs"]["figures"]),
             patterns=["{name}.png"],
             caption="../report/curves.rst",
             category="Training curves",
         ),
+    params:
+        launch=launcher("report_curves"),
+        args=stage_args("report_curves"),
     log:
         log("report_curves"),
     benchmark:
@@ -45,4 +24,24 @@ rule report_curves:
     resources:
         mem_mb=1000,
     shell:
-        "pointsd report curves --runs {input.runs} --out {output.figures} > {log} 2>&1"
+        "{params.launch} {params.args} > {log} 2>&1"
+
+
+rule report_table:
+    input:
+        **stage_input("report_table"),
+    output:
+        table=report(STAGES.stages["report_table"]["outs"]["table"], caption="../report/table.rst", category="Results"),
+        json=STAGES.stages["report_table"]["outs"]["json"],
+    params:
+        launch=launcher("report_table"),
+        args=stage_args("report_table"),
+    log:
+        log("report_table"),
+    benchmark:
+        bench("report_table")
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{params.launch} {params.args} > {log} 2>&1"
