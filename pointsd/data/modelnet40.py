@@ -114,15 +114,34 @@ def _split_ids(folder: Path, split: str) -> list[str]:
 
 
 def read_cache(path: Path, num_points: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Load and validate a ``.dat`` → ``(points (n,num_points,3) float32 normalised, labels (n,) int64)``."""
+    """Load and validate a ``.dat`` → ``(points (n,num_points,3) float32 normalised, labels (n,) int64)``.
+
+    A cache of more points gives its first ``num_points`` (an FPS order's prefix is the FPS of that
+    size, as Point-MAE reads its 8192-point file)."""
     return checked_payload(safe_pickle.load(path), str(path), num_points, num_classes)
+
+
+def _prefix(cloud: object, num_points: int) -> object:
+    """The first ``num_points`` rows of a ``(N,C)`` array; anything else unchanged (check_points names it)."""
+    arr = np.asarray(cloud)
+    return arr[:num_points] if arr.ndim == 2 else cloud
+
+
+def _nearest_cache(folder: Path, split: str, num_points: int) -> Path | None:
+    """The ``.dat`` of exactly ``num_points``, else the smallest one holding more, else None."""
+    sizes = []
+    for path in folder.glob(f"modelnet40_{split}_*pts_fps.dat"):
+        count = path.name.removeprefix(f"modelnet40_{split}_").removesuffix("pts_fps.dat")
+        if count.isdigit() and int(count) >= num_points:
+            sizes.append((int(count), path))
+    return min(sizes)[1] if sizes else None
 
 
 def checked_payload(obj: object, source: str, num_points: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """``[clouds, labels]`` (a ``.dat`` payload) validated → ``(points (n,num_points,3), labels (n,))``."""
     if not (isinstance(obj, (list, tuple)) and len(obj) == 2 and len(obj[0]) == len(obj[1])):
         raise PointSDError(f"{source}: expected [list of clouds, list of labels] of equal length")
-    clouds = [check_points(c, f"{source}: cloud {i}", num_points) for i, c in enumerate(obj[0])]
+    clouds = [check_points(_prefix(c, num_points), f"{source}: cloud {i}", num_points) for i, c in enumerate(obj[0])]
     labels = check_labels(np.asarray([np.asarray(l).reshape(-1)[0] for l in obj[1]]), f"{source}: labels",
                           num_classes)
     points = np.stack([pc_normalize(c[:, :3]) for c in clouds]) if clouds else np.zeros((0, num_points, 3),
@@ -134,7 +153,8 @@ class ModelNet40:
     """ModelNet40 → ``(points (num_points,3) float32 in the unit sphere, label int in 0..39)``.
 
     ``root`` is the data root or ``modelnet40_normal_resampled`` itself. The ``.dat`` for
-    ``num_points`` is read, or, when missing, the txt files are FPS-sampled in memory (nothing is written).
+    ``num_points`` is read (or the prefix of a larger one); without either, the txt files are
+    FPS-sampled in memory (nothing is written).
     """
 
     def __init__(self, root: str | os.PathLike, split: str, num_points: int = 8192) -> None:
@@ -142,13 +162,13 @@ class ModelNet40:
         self.names = _class_names(self.folder)
         if split not in SPLITS:
             raise PointSDError(f"unknown ModelNet40 split {split!r} (train, test)")
-        cache = dat_path(self.folder, split, num_points)
-        self.path = cache
-        if cache.is_file():
+        cache = _nearest_cache(self.folder, split, num_points)
+        self.path = cache or dat_path(self.folder, split, num_points)
+        if cache is not None:
             self.points, self.labels = read_cache(cache, num_points, len(self.names))
         else:  # FPS in memory: a run never writes into its data folder (another stage's output)
-            print(f"note: {cache} missing; FPS of the txt clouds in memory (build it once with "
-                  f"`pointsd data modelnet40-cache`)", file=sys.stderr)
+            print(f"note: no modelnet40_{split}_*pts_fps.dat of >= {num_points} points in {self.folder}; "
+                  "FPS of the txt clouds in memory (write one with `pointsd data modelnet40-cache`)", file=sys.stderr)
             payload = fps_clouds(self.folder, split, num_points)
             self.points, self.labels = checked_payload(payload, str(self.folder), num_points, len(self.names))
         self.num_classes = len(self.names)

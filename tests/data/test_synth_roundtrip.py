@@ -31,12 +31,12 @@ def test_modelnet40(synth_root: Path) -> None:
     assert points.shape == (96, 3) and label == 1
     _unit(points)
     assert (synth_root / "ModelNet/modelnet40_normal_resampled/modelnet40_train_96pts_fps.dat").is_file()
-    # without a cache of that size the txt clouds are FPS-sampled in memory; the data folder (another
-    # stage's output) is not written
+    # fewer points: the prefix of the larger cache (the FPS of that size); more points than any cache:
+    # the txt clouds FPS-sampled in memory. The data folder (another stage's output) is never written.
     folder = synth_root / "ModelNet/modelnet40_normal_resampled"
     before = sorted(p.name for p in folder.glob("*.dat"))
     small = ModelNet40(synth_root, "test", num_points=32)
-    assert small[0][0].shape == (32, 3) and len(small) == 40
+    assert small[0][0].shape == (32, 3) and len(small) == 40 and small.path.name == "modelnet40_test_96pts_fps.dat"
     assert sorted(p.name for p in folder.glob("*.dat")) == before
 
 
@@ -47,11 +47,14 @@ def test_modelnet40_cache_command(synth_root: Path, tmp_path: Path) -> None:
 
     folder = tmp_path / "modelnet40_normal_resampled"
     shutil.copytree(synth_root / "ModelNet/modelnet40_normal_resampled", folder)
+    for dat in folder.glob("*.dat"):
+        dat.unlink()
     in_memory = ModelNet40(folder, "test", num_points=32)
-    assert main(["data", "modelnet40-cache", str(folder), "--points", "32"]) == 0
-    assert (folder / "modelnet40_test_32pts_fps.dat").is_file()
-    cached = ModelNet40(folder, "test", num_points=32)
-    assert np.array_equal(cached.points, in_memory.points) and np.array_equal(cached.labels, in_memory.labels)
+    assert not list(folder.glob("*.dat"))
+    assert main(["data", "modelnet40-cache", str(folder), "--points", "48"]) == 0
+    assert (folder / "modelnet40_test_48pts_fps.dat").is_file()
+    prefix = ModelNet40(folder, "test", num_points=32)  # the 48-point FPS order's first 32: the 32-point FPS
+    assert np.allclose(prefix.points, in_memory.points, atol=1e-6) and np.array_equal(prefix.labels, in_memory.labels)
 
 
 def test_fewshot(synth_root: Path) -> None:
