@@ -2,6 +2,7 @@
 
     python workflow/stage_table.py dvc [--profile NAME] [--check]   # write (or compare) dvc.yaml
     python workflow/stage_table.py targets [--profile NAME]         # the stages `dvc repro` needs
+    python workflow/stage_table.py args STAGE [--key K] [--profile NAME]  # its `pointsd` arguments, by hand
 
 The Snakemake rules call :class:`StageTable` (workflow/rules/common.smk) for their inputs, outputs and
 arguments; ``dvc.yaml`` is :func:`dvc_yaml` of the same table. Like pipeline_params it does not import
@@ -379,21 +380,51 @@ def dvc_text(params: Mapping[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("dvc", "targets"))
+    parser.add_argument("action", choices=("dvc", "targets", "args"))
+    parser.add_argument("stage", nargs="?", help="args: the stage whose `pointsd` arguments to print")
+    parser.add_argument("--key", help="args: the entry of a foreach stage (e.g. a finetune task)")
+    parser.add_argument("--item", nargs="*", default=[], metavar="AXIS=VALUE", help="args: a matrix entry")
     parser.add_argument("--profile", default=None, help="profile merged over params.yaml (default: its own)")
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--check", action="store_true", help="dvc: exit 1 when dvc.yaml differs")
     args = parser.parse_args(argv)
     try:
         params = load(args.params, args.profile)
+        table = StageTable(params)
         if args.action == "targets":
-            print(" ".join(dict.fromkeys(j["stage"] for j in StageTable(params).jobs())))
-            return 0
-        fresh = dvc_text(params)
+            print(" ".join(dict.fromkeys(j["stage"] for j in table.jobs())))
+        elif args.action == "args":
+            print(table.arguments(_stage_name(table, args.stage), _entry(table, args)))
+        else:
+            return _write_dvc(dvc_text(params), args.check)
     except (ParamsError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    if args.check:
+    return 0
+
+
+def _stage_name(table: StageTable, name: str | None) -> str:
+    if name not in table.stages:
+        raise StageError(f"unknown stage {name!r}; one of {', '.join(table.stages)}")
+    return name
+
+
+def _entry(table: StageTable, args: argparse.Namespace) -> Entry:
+    """The job ``--key`` / ``--item`` selects of a foreach / matrix stage (the first when not given)."""
+    entries = table.entries(args.stage)
+    if args.key is not None:
+        entries = [e for e in entries if e.key == args.key]
+    for pair in args.item:
+        axis, _, value = pair.partition("=")
+        entries = [e for e in entries if str((e.item or {}).get(axis)) == value]
+    if not entries:
+        raise StageError(f"stage {args.stage} has no entry --key {args.key} --item {' '.join(args.item)}")
+    return entries[0]
+
+
+def _write_dvc(fresh: str, check: bool) -> int:
+    """Write dvc.yaml atomically, or with ``check`` compare it (exit 1 when it differs)."""
+    if check:
         same = DVC_YAML.is_file() and DVC_YAML.read_text() == fresh
         print("dvc.yaml is up to date" if same else "dvc.yaml differs from `make dvc.yaml`", file=sys.stderr)
         return 0 if same else 1

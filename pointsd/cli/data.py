@@ -18,8 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     synth = sub.add_parser("synth", help="write the synthetic datasets in the SPEC §5 tree (no renders)")
     synth.add_argument("--out", type=Path, required=True, help="data root to write")
-    synth.add_argument("--size", choices=sorted(PRESETS), default="tiny")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", choices=sorted(PRESETS), required=True, help="tiny: the embedded default")
+    synth.add_argument("--seed", type=int, required=True)
     synth.set_defaults(func=_synth)
 
     insp = sub.add_parser("inspect", help="validate a dataset folder and count shapes per split and class")

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--way", type=positive_int, required=True, help="5 or 10 in the paper")
     p.add_argument("--shot", type=positive_int, required=True, help="10 or 20 in the paper")
     p.add_argument("--fold", type=int, required=True, help="0..9")
-    add_training_flags(p)
+    add_training_flags(p, with_votes=False)
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser("fewshot-aggregate", help="mean ± std (population, ddof=0) over folds")
@@ -27,9 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--inputs", type=existing_path, nargs="+", help="fold metrics.json files")
     src.add_argument("--root", type=Path,
                      help="folder of fold runs ROOT/{way}w{shot}s/fold{fold}/metrics.json (with --ways --shots --folds)")
-    a.add_argument("--ways", type=positive_int, nargs="+", default=[5, 10])
-    a.add_argument("--shots", type=positive_int, nargs="+", default=[10, 20])
-    a.add_argument("--folds", type=int, nargs="+", default=list(range(10)))
+    a.add_argument("--ways", type=positive_int, nargs="+", help="with --root (params fewshot.grid)")
+    a.add_argument("--shots", type=positive_int, nargs="+", help="with --root")
+    a.add_argument("--folds", type=int, nargs="+", help="with --root")
     a.add_argument("--out", type=Path, required=True)
     a.set_defaults(func=_aggregate)
 
@@ -47,6 +47,8 @@ def _run(args: argparse.Namespace) -> int:
 def _aggregate(args: argparse.Namespace) -> int:
     from pointsd.train.metrics import aggregate_folds
 
+    if args.root is not None and None in (args.ways, args.shots, args.folds):
+        raise PointSDError("fewshot-aggregate --root needs --ways, --shots and --folds (params fewshot.grid)")
     inputs = args.inputs or [args.root / f"{w}w{s}s" / f"fold{f}" / "metrics.json"
                              for w in args.ways for s in args.shots for f in args.folds]
     records = []

@@ -1,6 +1,6 @@
 """``pointsd finetune`` (one classification run) and ``pointsd finetune-aggregate`` (mean ± std over seeds).
 
-Every hyper-parameter is a flag; flags left out take the task's SPEC §4 paper value.
+Every hyper-parameter is a flag; those the pipeline owns are required (no second copy of params.yaml).
 """
 
 from __future__ import annotations
@@ -14,90 +14,85 @@ from typing import TYPE_CHECKING
 from pointsd.cli._args import (
     add_backbone_flags,
     add_overwrite_flag,
+    add_run_flags,
     backbone_from_args,
     existing_path,
     non_negative_float,
     positive_int,
 )
 from pointsd.errors import PointSDError
-from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, TASKS
+from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS
 from pointsd.utils import atomic
 
 if TYPE_CHECKING:
     from pointsd.train.finetune import FinetuneConfig
 
-PRESET_KEYS = ("npoints", "num_group", "group_size", "lr", "epochs", "augment", "votes")
-
-
 def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> None:
-    """Flags shared by ``finetune`` and ``fewshot``: model, optimiser, schedule, protocol, run."""
+    """Flags shared by ``finetune`` and ``fewshot``: model, optimiser, schedule, protocol, run.
+
+    Settings the pipeline owns are required (params.yaml holds them, the SPEC's in `profiles.paper`;
+    `python workflow/stage_table.py args finetune --key TASK [--profile paper]` prints them)."""
     p.add_argument("--init", default="scratch", help="checkpoint path (any public layout) or 'scratch'")
     p.add_argument("--out", type=Path, required=True, help="run folder (metrics.json, metrics.jsonl, best.pt)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
+    p.add_argument("--protocol", choices=PROTOCOLS, required=True,
                    help="paper: best epoch on the test set; honest: best epoch on a validation split")
     p.add_argument("--val-fraction", type=non_negative_float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--epochs", type=positive_int)
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--epochs", type=positive_int, required=True)
+    p.add_argument("--batch-size", type=positive_int, required=True, help="per process")
     p.add_argument("--eval-batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=non_negative_float)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    p.add_argument("--momentum", type=non_negative_float, default=0.9)
-    p.add_argument("--weight-decay", type=non_negative_float, default=1e-4)
-    p.add_argument("--warmup-epochs", type=int, default=10)
-    p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
+    p.add_argument("--lr", type=non_negative_float, required=True)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, required=True)
+    p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=non_negative_float, required=True)
+    p.add_argument("--warmup-epochs", type=int, required=True)
+    p.add_argument("--grad-clip", type=non_negative_float, required=True, help="0 disables clipping")
     p.add_argument("--grad-accum", type=positive_int, default=1,
                    help="batches per optimiser step (global batch = batch size × processes × this)")
     p.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
-    p.add_argument("--npoints", type=positive_int)
+    p.add_argument("--npoints", type=positive_int, required=True)
     p.add_argument("--oversample", type=non_negative_float, default=1.2, help="FPS to this × npoints, then subset")
-    p.add_argument("--augment", choices=AUGMENTS)
+    p.add_argument("--augment", choices=AUGMENTS, required=True)
     if with_votes:
-        p.add_argument("--votes", type=int, help="test-time votes (0: none; ModelNet40 default 10)")
-    add_backbone_flags(p, num_group=None, group_size=None)
+        p.add_argument("--votes", type=int, required=True, help="test-time votes (0: none; SPEC ModelNet40: 10)")
+    add_backbone_flags(p)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile the patch embedding and blocks")
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
-    p.add_argument("--profile", default="default", help="profile name recorded in the metrics")
-    p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_flags(p)
     add_overwrite_flag(p)
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> FinetuneConfig:
-    """Namespace → :class:`FinetuneConfig`, unset preset values filled from the task's SPEC row."""
+    """Namespace → :class:`FinetuneConfig`."""
     from pointsd.train import finetune as ft
 
-    preset = ft.apply_preset({k: getattr(args, k, None) for k in PRESET_KEYS}, task)
-    backbone = backbone_from_args(args, num_group=preset.pop("num_group"), group_size=preset.pop("group_size"))
     return ft.FinetuneConfig(
         task=task, out_dir=args.out, init=args.init, protocol=args.protocol, val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
-        grad_accum=args.grad_accum, label_smoothing=args.label_smoothing, oversample=args.oversample, num_workers=args.num_workers,
-        compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch, profile=args.profile,
-        data_profile=args.data_profile,
-        progress=not args.no_progress, command=list(sys.argv), overwrite=args.overwrite,
-        backbone=backbone,
-        **preset,
+        grad_accum=args.grad_accum, label_smoothing=args.label_smoothing, oversample=args.oversample,
+        num_workers=args.num_workers, compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch,
+        profile=args.profile, data_profile=args.data_profile, progress=not args.no_progress,
+        command=list(sys.argv), overwrite=args.overwrite, backbone=backbone_from_args(args),
+        npoints=args.npoints, lr=args.lr, epochs=args.epochs, augment=args.augment,
+        votes=getattr(args, "votes", 0),
     )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("finetune", help="fine-tune a classifier (ScanObjectNN, ModelNet40/10)",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--task", required=True, choices=[t for t in TASKS if t != "fewshot"])
+    p.add_argument("--task", required=True, choices=CLASSIFICATION_TASKS)
     p.add_argument("--data-root", type=existing_path, help="SPEC §5 data root (modelnet10: its h5 folder)")
     p.add_argument("--train-file", type=existing_path, help="modelnet10: train h5 (default DATA_ROOT/train.h5)")
     p.add_argument("--test-file", type=existing_path, help="modelnet10: test h5 (default DATA_ROOT/test.h5)")
     p.add_argument("--names-file", type=existing_path, help="modelnet10: class names, one per line")
     p.add_argument("--up-axis", choices=("y", "z"), default=None,
                    help="the data's up axis (modelnet10 default z; rotations act about it)")
-    p.add_argument("--modelnet40-points", type=positive_int, default=8192,
-                   help="modelnet40: points per shape of the FPS cache (modelnet40_*_{N}pts_fps.dat)")
+    p.add_argument("--modelnet40-points", type=positive_int,
+                   help="modelnet40 (required there): points per shape of the FPS cache (modelnet40_*_{N}pts_fps.dat)")
     add_training_flags(p)
     p.set_defaults(func=_run)
 

@@ -1,4 +1,6 @@
-"""``pointsd partseg``: ShapeNetPart part segmentation (class and instance mIoU)."""
+"""``pointsd partseg``: ShapeNetPart part segmentation (class and instance mIoU).
+
+Settings the pipeline owns are required flags (params.yaml `partseg`, `finetune_common`, `backbone`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 from pointsd.cli._args import (
     add_backbone_flags,
     add_overwrite_flag,
+    add_run_flags,
     backbone_from_args,
     existing_path,
     non_negative_float,
@@ -22,27 +25,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", type=existing_path, required=True, help="SPEC §5 data root")
     p.add_argument("--init", default="scratch", help="checkpoint path (any public layout) or 'scratch'")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--protocol", choices=PROTOCOLS, default="paper",
+    p.add_argument("--protocol", choices=PROTOCOLS, required=True,
                    help="paper: train+val, best test epoch; honest: train, best val epoch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--epochs", type=positive_int, default=300)
-    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--epochs", type=positive_int, required=True)
+    p.add_argument("--batch-size", type=positive_int, required=True)
     p.add_argument("--eval-batch-size", type=positive_int, default=16)
-    p.add_argument("--lr", type=non_negative_float, default=2e-4)
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
-    p.add_argument("--warmup-epochs", type=int, default=10)
-    p.add_argument("--grad-clip", type=non_negative_float, default=10.0, help="0 disables clipping")
-    p.add_argument("--npoints", type=positive_int, default=2048)
-    p.add_argument("--augment", choices=("scale_translate", "none"), default="scale_translate",
+    p.add_argument("--lr", type=non_negative_float, required=True, help="AdamW (SPEC: 2e-4)")
+    p.add_argument("--weight-decay", type=non_negative_float, required=True)
+    p.add_argument("--warmup-epochs", type=int, required=True)
+    p.add_argument("--grad-clip", type=non_negative_float, required=True, help="0 disables clipping")
+    p.add_argument("--npoints", type=positive_int, required=True)
+    p.add_argument("--augment", choices=("scale_translate", "none"), required=True,
                    help="train-time augmentation (SPEC: scale_translate)")
-    add_backbone_flags(p, num_group=128, group_size=32)
+    add_backbone_flags(p)
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--max-steps-per-epoch", type=positive_int)
-    p.add_argument("--profile", default="default")
-    p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_flags(p)
     add_overwrite_flag(p)
     p.set_defaults(func=_run)
 

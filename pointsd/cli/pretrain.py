@@ -1,7 +1,8 @@
 """``pointsd pretrain --stage 1|2``: PointSD pre-training (SPEC §2–§3), every hyper-parameter a flag.
 
-Defaults are the paper values; the embedded profile passes small sizes. A killed run restarted with
-the same command resumes from ``OUT/state/last.pt``.
+Settings the pipeline owns are required flags (params.yaml `pretrain`, `backbone`, `sd.image_size`;
+the SPEC's in `profiles.paper`). A killed run restarted with the same command resumes from
+``OUT/state/last.pt``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from pointsd.cli._args import (
     add_backbone_flags,
     add_overwrite_flag,
+    add_run_flags,
     backbone_from_args,
     non_negative_float,
     positive_int,
@@ -35,21 +37,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sd", type=Path, required=True, help="Stable Diffusion diffusers folder")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--stage1", type=Path, default=None, help="stage-1 output folder (stage 2 teacher)")
-    p.add_argument("--epochs", type=positive_int, default=300)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=non_negative_float, default=1.25e-4)
-    p.add_argument("--weight-decay", type=non_negative_float, default=1e-2)
-    p.add_argument("--warmup-epochs", type=_non_negative_int, default=10)
-    p.add_argument("--grad-clip", type=non_negative_float, default=1.0)
+    p.add_argument("--epochs", type=positive_int, required=True)
+    p.add_argument("--batch-size", type=positive_int, required=True, help="per process")
+    p.add_argument("--lr", type=non_negative_float, required=True)
+    p.add_argument("--weight-decay", type=non_negative_float, required=True)
+    p.add_argument("--warmup-epochs", type=_non_negative_int, required=True)
+    p.add_argument("--grad-clip", type=non_negative_float, required=True)
     p.add_argument("--grad-accum", type=positive_int, default=1,
                    help="batches per optimiser step (global batch = batch size × processes × this)")
-    p.add_argument("--npoints", type=positive_int, default=1024)
-    p.add_argument("--image-size", type=positive_int, default=64)
+    p.add_argument("--npoints", type=positive_int, required=True)
+    p.add_argument("--image-size", type=positive_int, required=True, help="SPEC: 64")
     p.add_argument("--view", type=_non_negative_int, default=0)
     p.add_argument("--t-min", type=_non_negative_int, default=500)
     p.add_argument("--t-max", type=positive_int, default=1000)
-    p.add_argument("--mix-prob", type=non_negative_float, default=0.5)
-    add_backbone_flags(p, num_group=64, group_size=32)
+    p.add_argument("--mix-prob", type=non_negative_float, required=True)
+    add_backbone_flags(p)
     p.add_argument("--resampler-dim", type=positive_int, default=768)
     p.add_argument("--resampler-depth", type=positive_int, default=3)
     p.add_argument("--resampler-dim-head", type=positive_int, default=64)
@@ -57,20 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resampler-ff-mult", type=positive_int, default=4)
     p.add_argument("--teacher", choices=("down", "full"), default="down",
                    help="stage-2 target: down path only (fast) or hooked full UNet forward (reference)")
-    p.add_argument("--probe-every", type=_non_negative_int, default=500,
+    p.add_argument("--probe-every", type=_non_negative_int, required=True,
                    help="linear probe every N steps (0: at the end of every epoch)")
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--probe-policy", choices=PROTOCOLS, default="paper")
-    p.add_argument("--probe-points", type=positive_int, default=1024)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--probe-points", type=positive_int, required=True)
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-workers", type=_non_negative_int, default=0)
-    p.add_argument("--profile", default="default")
-    p.add_argument("--data-profile", choices=("synthetic", "real"), default="synthetic")
-    p.add_argument("--max-steps-per-epoch", type=_non_negative_int, default=0, help="0: no cap")
+    p.add_argument("--max-steps-per-epoch", type=_non_negative_int, required=True, help="0: no cap")
     p.add_argument("--log-every", type=positive_int, default=10)
-    p.add_argument("--no-progress", action="store_true")
+    add_run_flags(p)
     add_overwrite_flag(p)
     p.set_defaults(func=run)
 

@@ -17,9 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split-list", type=existing_path, default=None,
                         help="render only the shapes listed here (default: ShapeNet-55/{train,test}.txt)")
     parser.add_argument("--out", type=Path, required=True, help="render folder (e.g. DATA/rgb_depth_rendered_images)")
-    parser.add_argument("--views", type=positive_int, default=30)
-    parser.add_argument("--size", type=positive_int, default=224, help="image side in pixels (64..512)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--views", type=positive_int, required=True, help="views per object (ULIP: 30)")
+    parser.add_argument("--size", type=positive_int, required=True, help="image side in pixels (64..512)")
+    parser.add_argument("--seed", type=int, required=True)
     parser.set_defaults(func=_render)
 
 

@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="sd_command", required=True, metavar="SD_COMMAND")
     tiny = sub.add_parser("tiny", help="write a tiny random-init SD (SD1.5 block types, small widths)")
     tiny.add_argument("--out", type=Path, required=True)
-    tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--seed", type=int, required=True)
     tiny.set_defaults(func=run_tiny)
 
 

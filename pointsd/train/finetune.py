@@ -41,7 +41,7 @@ from pointsd.train.loop import (
     steps_per_epoch,
     train,
 )
-from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, SCANOBJECTNN_NAMES, TASKS
+from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS, SCANOBJECTNN_NAMES
 from pointsd.train.splits import stratified_split
 from pointsd.utils import atomic
 from pointsd.utils.run_config import prepare_run_folder
@@ -372,7 +372,7 @@ def _jsonable(obj: Any) -> Any:
 
 def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None = None,
                    test_file: Path | None = None, names_file: Path | None = None,
-                   up_axis: str = "y", modelnet40_points: int = 8192) -> ClassificationData:
+                   up_axis: str = "y", modelnet40_points: int | None = None) -> ClassificationData:
     """The train/test datasets of ``task`` from ``data_root`` (SPEC §5 tree), or explicit h5 files.
 
     ``modelnet10`` reads ``train.h5`` / ``test.h5`` / ``shape_names.txt`` (LabelledH5) from
@@ -390,6 +390,8 @@ def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None
         from pointsd.data.modelnet40 import ModelNet40
 
         root = _need_root(task, data_root)
+        if modelnet40_points is None:
+            raise PointSDError("task modelnet40 needs --modelnet40-points (the FPS cache size: SPEC 8192)")
         train_set, test_set = (ModelNet40(root, "train", num_points=modelnet40_points),
                                ModelNet40(root, "test", num_points=modelnet40_points))
         names = getattr(train_set, "names", None) or [str(i) for i in range(40)]
@@ -406,18 +408,10 @@ def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None
         num_classes = max(train_set.num_classes, test_set.num_classes)
         names = train_set.names or [str(i) for i in range(num_classes)]
         return ClassificationData(train_set, test_set, list(names))
-    raise PointSDError(f"unknown task {task!r}; choose one of {', '.join(t for t in TASKS if t != 'fewshot')}")
+    raise PointSDError(f"unknown task {task!r}; choose one of {', '.join(CLASSIFICATION_TASKS)}")
 
 
 def _need_root(task: str, data_root: Path | None) -> Path:
     if data_root is None:
         raise PointSDError(f"task {task} needs --data-root")
     return Path(data_root)
-
-
-def apply_preset(cfg_kwargs: dict[str, Any], task: str) -> dict[str, Any]:
-    """Fill every ``None`` of ``npoints, num_group, group_size, lr, epochs, augment, votes`` from the
-    task's SPEC preset."""
-    preset = asdict(TASKS[task])
-    return {k: (preset[k] if v is None and k in preset else v) for k, v in cfg_kwargs.items()}
-

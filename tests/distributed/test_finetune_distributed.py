@@ -20,9 +20,10 @@ import torch
 from conftest import ROOT, command, env, launch, losses, metrics_lines
 
 from pointsd.train import finetune as ft
+from tests.cli_flags import FINETUNE
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(600)]
-FLAGS = ["--task", "modelnet10", "--init", "scratch", "--protocol", "paper", "--device", "cpu", "--lr", "0.01",
+FLAGS = [*FINETUNE, "--task", "modelnet10", "--init", "scratch", "--protocol", "paper", "--device", "cpu", "--lr", "0.01",
          "--npoints", "64", "--num-group", "8", "--group-size", "8", "--trans-dim", "32", "--depth", "1",
          "--num-heads", "2", "--encoder-dims", "32", "--drop-path-rate", "0.1", "--warmup-epochs", "0",
          "--batch-size", "8", "--eval-batch-size", "4", "--no-progress", "--seed", "0"]

@@ -8,7 +8,7 @@ import yaml
 
 from conftest import ROOT
 from pipeline_params import load
-from stage_table import DvcWriter, StageError, StageTable, load_table
+from stage_table import FIELD, DvcWriter, StageError, StageTable, load_table, lookup
 
 # Settings the engines read instead of a command: the launcher (N processes) and a `when` condition;
 # paths and init are the stages' inputs (deps), not arguments.
@@ -64,3 +64,47 @@ def test_missing_params_key_is_named():
     table = StageTable(params)
     with pytest.raises(StageError, match=r"'partseg\.weight_decay'"):
         table.arguments("partseg", table.entries("partseg")[0])
+
+
+def _subparser(words: list[str]):
+    import argparse
+
+    from pointsd.cli import build_parser
+
+    parser = build_parser()
+    for word in words:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+    return parser
+
+
+def _owned_flags(table: StageTable, name: str) -> list[str]:
+    """The flags of stage ``name`` whose value is a params key (not a path of the stage, a literal, a
+    derived list or a bare flag); an unpacked params mapping gives one flag per key."""
+    flags = []
+    for flag, template in table.flags(name):
+        if flag is None:
+            flags += [f"--{key}" for key in lookup(table.params, template.strip("{}"))]
+        elif template is not True and any(not f.startswith(("deps.", "outs.")) for f in FIELD.findall(template)):
+            flags.append(flag)
+    return flags
+
+
+def test_cli_keeps_no_default_for_a_pipeline_value():
+    """Every flag the table fills from a params key has no CLI default: params.yaml is the one copy."""
+    table = StageTable(load())
+    for name, stage in table.stages.items():
+        actions = {o: a for a in _subparser(stage["cmd"].split())._actions for o in a.option_strings}
+        for flag in _owned_flags(table, name):
+            assert flag in actions, f"{name}: `pointsd {stage['cmd']}` has no flag {flag}"
+            assert actions[flag].default is None, f"{name}: {flag} has a CLI default {actions[flag].default!r}"
+
+
+def test_args_command_prints_a_stage_for_hand_use():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "workflow/stage_table.py", "args", "finetune", "--key", "modelnet40",
+                           "--profile", "paper"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("finetune --task modelnet40 ") and " --lr 0.017 " in proc.stdout
+    assert " --votes 10 " in proc.stdout and " --optimizer sgd " in proc.stdout

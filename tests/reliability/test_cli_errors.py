@@ -14,6 +14,7 @@ import torch
 
 from pointsd.cli import main
 from pointsd.models.config import BackboneConfig
+from tests.cli_flags import PRETRAIN
 from tests.reliability.conftest import finetune_argv, one_line
 from tests.train.test_finetune import write_h5
 
@@ -102,7 +103,8 @@ def test_broken_stable_diffusion_folder(cli, synth_root, tmp_path):
     sd = tmp_path / "sd"
     (sd / "unet").mkdir(parents=True)
     (sd / "model_index.json").write_text("{}")
-    code, line = cli("pretrain", "--stage", "1", "--data-root", synth_root, "--sd", sd, "--out", tmp_path / "run")
+    code, line = cli("pretrain", *PRETRAIN, "--stage", "1", "--data-root", synth_root, "--sd", sd,
+                     "--out", tmp_path / "run")
     assert code == 2 and str(sd) in line
     assert not (tmp_path / "run").exists()
 

@@ -22,7 +22,7 @@ def test_unwritable_output_folder(cli, h5_root, read_only_dir):
 
 def test_full_disk_during_sd_tiny(cli, tmp_path):
     with tmpfs(tmp_path / "disk", "size=256k") as disk:
-        code, line = cli("sd", "tiny", "--out", disk / "sd")
+        code, line = cli("sd", "tiny", "--out", disk / "sd", "--seed", "0")
         assert code == 2 and f"cannot write {disk / 'sd'}: No space left on device" in line
         assert ".tmp" not in line and list(disk.iterdir()) == []
 

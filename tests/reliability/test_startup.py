@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+from tests.cli_flags import PRETRAIN
 from tests.reliability.conftest import ROOT, one_line, pointsd_process
 
 HEAVY = ("torch", "diffusers", "transformers", "accelerate", "sklearn")
@@ -45,7 +46,7 @@ def test_light_commands_import_no_heavy_library(synth_root, tmp_path):
 
 def test_error_is_the_first_and_only_stderr_line(tmp_path):
     """``pointsd pretrain`` imports diffusers (and transformers): no torchvision warnings before the error."""
-    proc = pointsd_process("pretrain", "--stage", "1", "--data-root", tmp_path, "--sd", tmp_path / "no-sd",
+    proc = pointsd_process("pretrain", *PRETRAIN, "--stage", "1", "--data-root", tmp_path, "--sd", tmp_path / "no-sd",
                            "--out", tmp_path / "run")
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2

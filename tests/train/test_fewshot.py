@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from pointsd.cli import main as cli_main
+from tests.cli_flags import CLASSIFICATION
 
-TINY_FLAGS = ["--npoints", "64", "--num-group", "8", "--group-size", "8", "--batch-size", "8",
+TINY_FLAGS = [*CLASSIFICATION, "--npoints", "64", "--num-group", "8", "--group-size", "8", "--batch-size", "8",
               "--eval-batch-size", "16", "--warmup-epochs", "0", "--trans-dim", "32", "--depth", "1",
               "--num-heads", "2", "--encoder-dims", "32", "--epochs", "1", "--no-progress"]
 
@@ -49,7 +50,7 @@ def test_two_folds_and_aggregate(root, tmp_path, protocol):
         m = json.loads((out / "metrics.json").read_text())
         assert (m["way"], m["shot"], m["fold"], m["task"]) == (5, 2, f, "fewshot")
         assert m["num_test"] == 15 and m["num_train"] + m["num_val"] == 10
-        assert m["config"]["lr"] == 0.05  # SPEC few-shot preset
+        assert m["config"]["lr"] == 0.017 and m["config"]["warmup_epochs"] == 0  # the flags given, recorded
         outs.append(out / "metrics.json")
     agg_path = tmp_path / "agg.json"
     assert cli_main(["fewshot-aggregate", "--inputs", *map(str, outs), "--out", str(agg_path)]) == 0

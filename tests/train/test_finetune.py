@@ -16,11 +16,12 @@ from pointsd.models.checkpoints import save_backbone
 from pointsd.models.config import BackboneConfig
 from pointsd.train import finetune as ft
 from pointsd.train import loop
+from tests.cli_flags import FINETUNE
 
 TINY = {"npoints": 64, "batch_size": 8, "eval_batch_size": 16, "warmup_epochs": 0, "lr": 0.01, "progress": False,
         "backbone": BackboneConfig(trans_dim=32, depth=1, num_heads=2, num_group=8, group_size=8, encoder_dims=32,
                                    drop_path_rate=0.0)}
-TINY_FLAGS = ["--npoints", "64", "--num-group", "8", "--group-size", "8", "--batch-size", "8",
+TINY_FLAGS = [*FINETUNE, "--npoints", "64", "--num-group", "8", "--group-size", "8", "--batch-size", "8",
               "--eval-batch-size", "16", "--warmup-epochs", "0", "--trans-dim", "32", "--depth", "1",
               "--num-heads", "2", "--encoder-dims", "32", "--epochs", "1", "--no-progress", "--seed", "0"]
 
@@ -66,8 +67,8 @@ def root(tmp_path_factory) -> Path:
 
 
 def cfg(out: Path, task: str = "modelnet10", **kw) -> ft.FinetuneConfig:
-    preset = ft.apply_preset({k: None for k in ("augment", "votes", "epochs")}, task)
-    return ft.FinetuneConfig(task=task, out_dir=out, **{**preset, "epochs": 1, **TINY, **kw})
+    settings = {"augment": "scale_translate", "votes": 0, "epochs": 1}
+    return ft.FinetuneConfig(task=task, out_dir=out, **{**settings, **TINY, **kw})
 
 
 @pytest.mark.parametrize("task", ["scan_objbg", "scan_objonly", "scan_hardest", "modelnet40", "modelnet10"])

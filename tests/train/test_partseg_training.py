@@ -9,6 +9,7 @@ import torch
 
 from pointsd.cli import main as cli_main
 from pointsd.train.partseg import CATEGORIES, EvalSet, evaluate_miou
+from tests.cli_flags import PARTSEG
 
 SYNSETS = {"Bag": ("02773838", [4, 5]), "Mug": ("03797390", [36, 37])}
 
@@ -37,7 +38,7 @@ def root(tmp_path_factory):
 @pytest.mark.parametrize(("protocol", "depth"), [("paper", 3), ("honest", 2)])
 def test_one_epoch_through_the_cli(root, tmp_path, protocol, depth):
     out = tmp_path / "run"
-    argv = ["partseg", "--data-root", str(root), "--out", str(out), "--protocol", protocol, "--epochs", "1",
+    argv = ["partseg", *PARTSEG, "--data-root", str(root), "--out", str(out), "--protocol", protocol, "--epochs", "1",
             "--batch-size", "4", "--npoints", "64", "--num-group", "8", "--group-size", "8", "--trans-dim", "32",
             "--depth", str(depth), "--num-heads", "2", "--encoder-dims", "32", "--warmup-epochs", "0", "--no-progress"]
     assert cli_main(argv) == 0
