@@ -44,8 +44,8 @@ def test_two_folds_and_aggregate(root, tmp_path, protocol):
     outs = []
     for f in range(2):
         out = tmp_path / "5w2s" / f"fold{f}"
-        argv = ["fewshot", "--data-root", str(root), "--way", "5", "--shot", "2", "--fold", str(f),
-                "--out", str(out), "--protocol", protocol, "--val-fraction", "0.5", "--seed", str(f), *TINY_FLAGS]
+        argv = ["fewshot", *TINY_FLAGS, "--data-root", str(root), "--way", "5", "--shot", "2", "--fold", str(f),
+                "--out", str(out), "--protocol", protocol, "--val-fraction", "0.5", "--seed", str(f)]
         assert cli_main(argv) == 0
         m = json.loads((out / "metrics.json").read_text())
         assert (m["way"], m["shot"], m["fold"], m["task"]) == (5, 2, f, "fewshot")
