@@ -27,12 +27,8 @@ from pointsd.cli._args import positive_int
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
-from pointsd.train.finetune import (
-    FinetuneConfig,
-    augment_batch,
-    build_classifier,
-    compile_dense_parts,
-)
+from pointsd.train.finetune import FinetuneConfig, augment_batch, build_classifier
+from pointsd.train.supervised import compile_dense_parts
 from pointsd.utils.run_info import run_metadata
 
 MODES = ("reference", "fast")

@@ -61,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
         backbone=backbone_from_args(args), overwrite=args.overwrite,
     )
     result = run_partseg(cfg, args.data_root)
+    if not result:  # not the main process: it printed and wrote nothing
+        return 0
     t = result["test"]
     print(f"partseg [{cfg.protocol}] epoch {result['selected_epoch']}: class mIoU {t['class_miou']:.2f}, "
           f"instance mIoU {t['instance_miou']:.2f} → {cfg.out_dir / 'metrics.json'}")

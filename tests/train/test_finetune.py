@@ -15,7 +15,7 @@ from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import save_backbone
 from pointsd.models.config import BackboneConfig
 from pointsd.train import finetune as ft
-from pointsd.train import loop
+from pointsd.train import loop, supervised
 
 TINY = {"npoints": 64, "batch_size": 8, "eval_batch_size": 16, "warmup_epochs": 0, "lr": 0.01, "progress": False,
         "backbone": BackboneConfig(trans_dim=32, depth=1, num_heads=2, num_group=8, group_size=8, encoder_dims=32,
@@ -124,7 +124,7 @@ def test_pretrained_checkpoint_changes_initial_weights(tmp_path):
     save_backbone(donor, tmp_path / "ckpt.pt")
     model = ft.build_classifier(4, c)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    report = ft.initialise(model, str(tmp_path / "ckpt.pt"))
+    report = supervised.initialise(model, str(tmp_path / "ckpt.pt"))
     after = model.state_dict()
     assert report["loaded"] > 0 and report["mismatched"] == 0
     assert torch.equal(after["blocks.blocks.0.attn.qkv.weight"], donor.state_dict()["blocks.blocks.0.attn.qkv.weight"])
