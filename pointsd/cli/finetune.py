@@ -21,7 +21,7 @@ from pointsd.cli._args import (
 )
 from pointsd.errors import PointSDError
 from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, TASKS
-from pointsd.utils import atomic
+from pointsd.utils import json_io
 
 if TYPE_CHECKING:
     from pointsd.train.finetune import FinetuneConfig
@@ -131,10 +131,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 
     records = []
     for path in args.inputs:
-        try:
-            records.append(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as err:
-            raise PointSDError(f"{path}: not a JSON metrics file ({err})") from err
+        records.append(json_io.read_json(path, "metrics file"))
     groups = {(r.get("task"), r.get("protocol"), r.get("init")) for r in records}
     if len(groups) != 1:
         raise PointSDError(f"inputs mix tasks/protocols/inits: {sorted(map(str, groups))}")
@@ -145,6 +142,6 @@ def _aggregate(args: argparse.Namespace) -> int:
     summary = {"task": task, "protocol": protocol, "init": init, "std": "population (ddof=0)",
                "seeds": [r.get("meta", {}).get("seed") for r in records],
                "inputs": [str(p) for p in args.inputs], "stats": aggregate_seeds(records, keys)}
-    atomic.write_json(args.out, summary)
+    json_io.write_json(args.out, summary)
     print(json.dumps(summary["stats"], indent=1))
     return 0

@@ -11,7 +11,6 @@ Files in a pre-training folder: ``ckpt-stage{1,2}.pt`` (backbone state dict), ``
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -33,7 +32,7 @@ from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import load_pretrained, load_state_file, save_backbone
 from pointsd.models.config import BackboneConfig
-from pointsd.utils import atomic
+from pointsd.utils import atomic, json_io
 
 STAGE1_FILES = ("ckpt-stage1.pt", "global_proj_model.pt", "adapter_modules.pt")
 BACKBONE_CONFIG = "backbone_config.json"
@@ -150,7 +149,7 @@ def save_stage1(out_dir: Path, model: Stage1Model, backbone_cfg: BackboneConfig)
     save_backbone(model.backbone, out_dir / "ckpt-stage1.pt")
     save_safetensors(out_dir / "global_proj_model.pt", model.global_proj.state_dict())
     save_safetensors(out_dir / "adapter_modules.pt", model.adapter_modules().state_dict())
-    atomic.write_json(out_dir / BACKBONE_CONFIG, asdict(backbone_cfg))
+    json_io.write_json(out_dir / BACKBONE_CONFIG, asdict(backbone_cfg))
 
 
 def save_stage2(out_dir: Path, student: Stage2Student, backbone_cfg: BackboneConfig) -> None:
@@ -158,7 +157,7 @@ def save_stage2(out_dir: Path, student: Stage2Student, backbone_cfg: BackboneCon
     out_dir.mkdir(parents=True, exist_ok=True)
     save_backbone(student.backbone, out_dir / "ckpt-stage2.pt")
     save_safetensors(out_dir / "resampler.pt", student.resampler.state_dict())
-    atomic.write_json(out_dir / BACKBONE_CONFIG, asdict(backbone_cfg))
+    json_io.write_json(out_dir / BACKBONE_CONFIG, asdict(backbone_cfg))
 
 
 def read_backbone_config(stage_dir: str | os.PathLike, default: BackboneConfig | None = None) -> BackboneConfig:
@@ -169,10 +168,10 @@ def read_backbone_config(stage_dir: str | os.PathLike, default: BackboneConfig |
             raise PointSDError(f"{path} is missing; give the backbone sizes explicitly")
         return default
     try:
-        raw = json.loads(path.read_text())
+        raw = json_io.read_json(path, "backbone config")
         names = {f.name for f in fields(BackboneConfig)}
         return BackboneConfig(**{k: v for k, v in raw.items() if k in names})
-    except (ValueError, TypeError) as err:
+    except (AttributeError, TypeError) as err:
         raise PointSDError(f"{path}: not a backbone config: {err}") from err
 
 

@@ -7,8 +7,6 @@ A batch is a dict with ``points (B,N,3)`` and ``image (B,3,S,S)`` in [-1, 1].
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +37,7 @@ from pointsd.models.config import BackboneConfig
 from pointsd.train.loop import LoopConfig, make_accelerator, steps_per_epoch, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
-from pointsd.utils import atomic
+from pointsd.utils import json_io
 from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
 
@@ -290,25 +288,13 @@ def _write_summary(cfg: PretrainConfig, accelerator: Accelerator, state: Any) ->
         "final_loss": last_loss,
         "best_probe_acc": state.best_score if state.best else None,
         "best": state.best or None,
-        "config": _plain(asdict(cfg)),
+        "config": json_io.plain(asdict(cfg)),
     }
-    atomic.write_json(Path(cfg.out_dir) / "summary.json", summary)
+    json_io.write_json(Path(cfg.out_dir) / "summary.json", summary)
     return summary
 
 
 def _last_logged_loss(path: Path) -> float | None:
-    loss = None
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if "loss" in record:
-                loss = float(record["loss"])
-    return loss
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
+    records = json_io.parse_json_lines(path.read_text(), path) if path.is_file() else []
+    losses = [float(record["loss"]) for record in records if "loss" in record]
+    return losses[-1] if losses else None

@@ -1,7 +1,8 @@
 """JSON in and out, one encoding: numpy / torch scalars and arrays, and paths, become plain JSON.
 
 Files are written atomically (:mod:`pointsd.utils.atomic`): indented with sorted keys (metrics,
-records), or compact as the public split files are.
+records), or compact as the public split files are. JSON-lines logs (``metrics.jsonl``) are one
+compact value per line.
 """
 
 from __future__ import annotations
@@ -44,10 +45,29 @@ def write_json(target: str | os.PathLike, obj: Any, *, compact: bool = False) ->
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
-    """The JSON value in ``path``; a missing or malformed file raises :class:`PointSDError` naming it."""
+    """The JSON value in ``path``; an unreadable or malformed file raises :class:`PointSDError` naming
+    it as ``what``."""
     try:
-        return json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError as err:
-        raise PointSDError(f"{path}: no such {what}") from err
+        raise PointSDError(f"{path}: {what} is missing") from err
+    except OSError as err:
+        raise PointSDError(f"{path}: cannot read the {what} ({err.strerror})") from err
+    try:
+        return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise PointSDError(f"{path}: not a {what} ({err})") from err
+        raise PointSDError(f"{path}: not a valid {what} ({err})") from err
+
+
+def parse_json_lines(text: str, path: str | os.PathLike) -> list[Any]:
+    """The values of JSON-lines ``text`` read from ``path`` (blank lines skipped); a bad line raises
+    :class:`PointSDError` naming ``path:line``."""
+    values = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise PointSDError(f"{path}:{number}: not a JSON line") from None
+    return values
