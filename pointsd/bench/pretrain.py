@@ -29,7 +29,9 @@ from pointsd.diffusion.stable_diffusion import (
     build_unet,
     build_vae,
 )
-from pointsd.diffusion.stage_models import ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.diffusion.resampler import ResamplerConfig
+from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
+from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, stage1_loss, stage2_loss
 from pointsd.utils.run_info import run_metadata

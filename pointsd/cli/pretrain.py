@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pointsd.diffusion.stage_models import ResamplerConfig
+    from pointsd.diffusion.resampler import ResamplerConfig
     from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
     from pointsd.train.probe import ProbeConfig
 

@@ -1,8 +1,8 @@
 """The pre-training models and their checkpoint files (official layout).
 
 - :class:`Stage1Model`: point backbone → :class:`GlobalProjection` → IP-adapter UNet (SPEC §2).
-- :class:`Stage2Student`: fresh backbone → Perceiver resampler (SPEC §3).
-- :class:`Stage2Teacher`: a frozen :class:`Stage1Model` whose target is the UNet's last down block.
+- :class:`Stage2Student`: fresh backbone → Perceiver resampler (SPEC §3); its teacher is
+  :class:`pointsd.diffusion.teacher.Stage2Teacher`.
 
 Files in a pre-training folder: ``ckpt-stage{1,2}.pt`` (backbone state dict), ``global_proj_model.pt``,
 ``adapter_modules.pt`` (stage 1), ``resampler.pt`` (stage 2), each with a ``.safetensors`` twin, and
@@ -12,22 +12,16 @@ Files in a pre-training folder: ``ckpt-stage{1,2}.pt`` (backbone state dict), ``
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
 
 import torch
 from diffusers import UNet2DConditionModel
 from safetensors.torch import save_file
 from torch import nn
 
-from pointsd.diffusion.point_conditioning import (
-    GlobalProjection,
-    install_ip_adapter,
-    perceiver_resampler,
-    point_encoder_states,
-)
-from pointsd.diffusion.teacher import down_path_feature, pool_feature
+from pointsd.diffusion.point_conditioning import GlobalProjection, install_ip_adapter, point_encoder_states
+from pointsd.diffusion.resampler import ResamplerConfig, perceiver_resampler
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import load_pretrained, load_state_file, save_backbone
@@ -36,18 +30,6 @@ from pointsd.utils import atomic, json_io
 
 STAGE1_FILES = ("ckpt-stage1.pt", "global_proj_model.pt", "adapter_modules.pt")
 BACKBONE_CONFIG = "backbone_config.json"
-TEACHER_MODES = ("down", "full")
-
-
-@dataclass
-class ResamplerConfig:
-    """Perceiver resampler widths (SPEC §3: dim 768, depth 3, head dim 64, 12 heads, FF ×4)."""
-
-    dim: int = 768
-    depth: int = 3
-    dim_head: int = 64
-    heads: int = 12
-    ff_mult: int = 4
 
 
 class Stage1Model(nn.Module):
@@ -84,55 +66,11 @@ class Stage2Student(nn.Module):
     def __init__(self, backbone: PointTransformer, target_dim: int, cfg: ResamplerConfig) -> None:
         super().__init__()
         self.backbone = backbone
-        self.resampler = perceiver_resampler(
-            backbone.global_dim, target_dim, cfg.dim, cfg.depth, cfg.dim_head, cfg.heads, cfg.ff_mult
-        )
+        self.resampler = perceiver_resampler(backbone.global_dim, target_dim, cfg)
 
     def forward(self, neighborhood: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         global_feature, _ = self.backbone(None, grouped=(neighborhood, center))
         return self.resampler(global_feature.unsqueeze(1)).squeeze(1)
-
-
-class Stage2Teacher(nn.Module):
-    """Frozen stage-1 model; :meth:`forward` gives the last-down-block feature of clean latents at t = 0."""
-
-    def __init__(self, stage1: Stage1Model, mode: str = "down") -> None:
-        super().__init__()
-        if mode not in TEACHER_MODES:
-            raise PointSDError(f"teacher mode must be one of {TEACHER_MODES}, got {mode!r}")
-        self.stage1 = stage1.requires_grad_(False).eval()
-        self.mode = mode
-
-    @property
-    def target_dim(self) -> int:
-        return self.stage1.unet.config.block_out_channels[-1]
-
-    def train(self, mode: bool = True) -> Stage2Teacher:
-        """The teacher stays in eval mode."""
-        return super().train(False)
-
-    @torch.no_grad()
-    def forward(self, neighborhood: torch.Tensor, center: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Clean ``latents (B,4,h,w)`` → target ``(B, C)``; ``full`` runs the whole UNet and hooks the block."""
-        states = point_encoder_states(self.stage1.point_tokens(neighborhood, center))
-        timesteps = torch.zeros(latents.shape[0], dtype=torch.long, device=latents.device)
-        unet = self.stage1.unet
-        if self.mode == "down":
-            return down_path_feature(unet, latents, timesteps, states)
-        return full_forward_feature(unet, latents, timesteps, states)
-
-
-def full_forward_feature(
-    unet: UNet2DConditionModel, latents: torch.Tensor, timesteps: torch.Tensor, encoder_hidden_states: Any
-) -> torch.Tensor:
-    """The last down block's output captured by a hook during a full UNet forward, pooled to ``(B, C)``."""
-    captured: list[torch.Tensor] = []
-    handle = unet.down_blocks[-1].register_forward_hook(lambda _m, _i, out: captured.append(out[0]))
-    try:
-        unet(latents, timesteps, encoder_hidden_states=encoder_hidden_states)
-    finally:
-        handle.remove()
-    return pool_feature(captured[0])
 
 
 def save_safetensors(path: Path, state: dict[str, torch.Tensor]) -> None:

@@ -19,18 +19,18 @@ from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset
 
+from pointsd.diffusion.resampler import ResamplerConfig
 from pointsd.diffusion.stable_diffusion import check_sd_folder, load_stable_diffusion
 from pointsd.diffusion.stage_models import (
     STAGE1_FILES,
-    ResamplerConfig,
     Stage1Model,
     Stage2Student,
-    Stage2Teacher,
     load_stage1,
     read_backbone_config,
     save_stage1,
     save_stage2,
 )
+from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig

@@ -8,8 +8,8 @@ import torch
 
 from pointsd.diffusion.point_conditioning import point_encoder_states
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion
-from pointsd.diffusion.stage_models import Stage1Model, Stage2Teacher, full_forward_feature
-from pointsd.diffusion.teacher import down_path_feature
+from pointsd.diffusion.stage_models import Stage1Model
+from pointsd.diffusion.teacher import Stage2Teacher, down_path_feature, full_forward_feature
 from pointsd.models.config import BackboneConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,

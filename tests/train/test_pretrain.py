@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion, write_tiny_sd
-from pointsd.diffusion.stage_models import ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.diffusion.resampler import ResamplerConfig
+from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
+from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import load_pretrained
 from pointsd.models.classifier import PointTransformerClassifier
