@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from pointsd import ops
-from pointsd.cli._args import positive_int
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.train.finetune import FinetuneConfig, augment_batch, build_classifier
 from pointsd.train.supervised import compile_dense_parts
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 MODES = ("reference", "fast")

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 
 from pointsd import ops
-from pointsd.cli._args import positive_int
 from pointsd.errors import PointSDError
 from pointsd.ops import reference
 from pointsd.ops.backends import resolve
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 PAIR_BUDGET = 2**26

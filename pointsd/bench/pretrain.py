@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from pointsd.cli._args import positive_int
+from pointsd.diffusion.resampler import ResamplerConfig
 from pointsd.diffusion.stable_diffusion import (
     SD15_SCHEDULER_CONFIG,
     SD15_UNET_CONFIG,
@@ -29,11 +29,11 @@ from pointsd.diffusion.stable_diffusion import (
     build_unet,
     build_vae,
 )
-from pointsd.diffusion.resampler import ResamplerConfig
 from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
 from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, stage1_loss, stage2_loss
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 MODES = ("reference", "fast")

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 
-from pointsd.cli._args import positive_int
 from pointsd.data.normalize import pc_normalize
 from pointsd.data.render import RenderSettings, azimuths, estimate_normals, render_view
 from pointsd.data.synth.shapes import family_recipes, instance
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import existing_path, positive_int
 from pointsd.cli.finetune import add_training_flags, config_from_args
 from pointsd.utils import json_io
+from pointsd.utils.arg_types import existing_path, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,17 +11,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pointsd.cli._args import (
-    add_backbone_flags,
-    add_overwrite_flag,
-    backbone_from_args,
-    existing_path,
-    non_negative_float,
-    positive_int,
-)
+from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, backbone_from_args
 from pointsd.errors import PointSDError
 from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, TASKS
 from pointsd.utils import json_io
+from pointsd.utils.arg_types import existing_path, non_negative_float, positive_int
 
 if TYPE_CHECKING:
     from pointsd.train.finetune import FinetuneConfig

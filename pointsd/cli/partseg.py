@@ -6,15 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pointsd.cli._args import (
-    add_backbone_flags,
-    add_overwrite_flag,
-    backbone_from_args,
-    existing_path,
-    non_negative_float,
-    positive_int,
-)
+from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, backbone_from_args
 from pointsd.train.presets import PROTOCOLS
+from pointsd.utils.arg_types import existing_path, non_negative_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,14 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import (
-    add_backbone_flags,
-    add_overwrite_flag,
-    backbone_from_args,
-    non_negative_float,
-    positive_int,
-)
+from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, backbone_from_args
 from pointsd.train.presets import PROTOCOLS
+from pointsd.utils.arg_types import non_negative_float, positive_int
 
 
 def _non_negative_int(value: str) -> int:

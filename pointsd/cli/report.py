@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import existing_path
 from pointsd.errors import PointSDError
 from pointsd.utils import atomic, json_io
+from pointsd.utils.arg_types import existing_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
