@@ -93,14 +93,14 @@ def _build(stage: int, mode: str, device: torch.device) -> tuple[torch.nn.Module
     fast = mode == "fast"
     unet = build_unet(SD15_UNET_CONFIG)
     vae = build_vae(SD15_VAE_CONFIG).requires_grad_(False).eval().to(device)
-    stage1 = Stage1Model(BackboneConfig().build(), unet, sdpa=fast).to(device)
+    stage1 = Stage1Model(BackboneConfig(), unet, sdpa=fast).to(device)
     if fast and device.type == "cuda":
         stage1.unet = torch.compile(stage1.unet)
     if stage == 1:
         scheduler = DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
         return stage1, lambda batch: stage1_loss(stage1, vae, scheduler, batch, NoiseConfig())
     teacher = Stage2Teacher(stage1, "down" if fast else "full")
-    student = Stage2Student(BackboneConfig().build(), teacher.target_dim, ResamplerConfig()).to(device)
+    student = Stage2Student(BackboneConfig(), teacher.target_dim, ResamplerConfig()).to(device)
     return student, lambda batch: stage2_loss(student, teacher, vae, batch, 0.5)
 
 

@@ -35,10 +35,11 @@ BACKBONE_CONFIG = "backbone_config.json"
 class Stage1Model(nn.Module):
     """Backbone + global projection + UNet with IP layers; only the UNet's IP layers are trainable in it."""
 
-    def __init__(self, backbone: PointTransformer, unet: UNet2DConditionModel, sdpa: bool = True) -> None:
+    def __init__(self, backbone: BackboneConfig, unet: UNet2DConditionModel, sdpa: bool = True) -> None:
+        """A fresh backbone of ``backbone``'s size on ``unet`` (frozen; IP-adapter processors installed)."""
         super().__init__()
-        self.backbone = backbone
-        self.global_proj = GlobalProjection(backbone.global_dim, unet.config.cross_attention_dim)
+        self.backbone = PointTransformer(backbone)
+        self.global_proj = GlobalProjection(self.backbone.global_dim, unet.config.cross_attention_dim)
         unet.requires_grad_(False)
         install_ip_adapter(unet, sdpa=sdpa)
         self.unet = unet
@@ -63,10 +64,11 @@ class Stage1Model(nn.Module):
 class Stage2Student(nn.Module):
     """Backbone global feature ``(B,1,2D)`` → Perceiver resampler → ``(B, C_target)``."""
 
-    def __init__(self, backbone: PointTransformer, target_dim: int, cfg: ResamplerConfig) -> None:
+    def __init__(self, backbone: BackboneConfig, target_dim: int, resampler: ResamplerConfig) -> None:
+        """A fresh backbone of ``backbone``'s size and a resampler to the teacher's ``target_dim``."""
         super().__init__()
-        self.backbone = backbone
-        self.resampler = perceiver_resampler(backbone.global_dim, target_dim, cfg)
+        self.backbone = PointTransformer(backbone)
+        self.resampler = perceiver_resampler(self.backbone.global_dim, target_dim, resampler)
 
     def forward(self, neighborhood: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         global_feature, _ = self.backbone(None, grouped=(neighborhood, center))
@@ -119,7 +121,7 @@ def load_stage1(stage1_dir: str | os.PathLike, unet: UNet2DConditionModel, backb
     for name in STAGE1_FILES:
         if not (root / name).is_file():
             raise PointSDError(f"stage-1 checkpoint missing: {root / name}")
-    model = Stage1Model(backbone_cfg.build(), unet)
+    model = Stage1Model(backbone_cfg, unet)
     report = load_pretrained(model.backbone, root / "ckpt-stage1.pt")
     if report.missing:
         raise PointSDError(f"{root / 'ckpt-stage1.pt'} lacks backbone keys: {report.missing[:5]}")

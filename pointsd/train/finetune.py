@@ -112,7 +112,7 @@ def build_classifier(num_classes: int, cfg: FinetuneConfig) -> torch.nn.Module:
     """``PointTransformerClassifier`` with the run's widths and grouping."""
     from pointsd.models.classifier import PointTransformerClassifier
 
-    return PointTransformerClassifier(num_classes, **cfg.backbone.kwargs())
+    return PointTransformerClassifier(num_classes, cfg.backbone)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
@@ -257,7 +257,8 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     cfg.validate()
     return run_supervised(cfg, lambda accelerator: classification_task(cfg, data, accelerator),
                           grad_accum=cfg.grad_accum, extra=extra,
-                          what=f"{dataset_source(data.train)}: the training set of task {cfg.task}")
+                          too_small=f"{dataset_source(data.train)}: the training set of task {cfg.task} has {{n}} "
+                                    "clouds; need at least 2")
 
 
 def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None = None,

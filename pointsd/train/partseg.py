@@ -122,8 +122,8 @@ def partseg_task(cfg: PartSegConfig, data_root: Path, accelerator: Accelerator) 
     select_key = "val_instance_miou" if honest else "test_instance_miou"
     # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
     depth = cfg.backbone.depth
-    model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), return_layers=None if depth >= 3 else tuple(range(depth)),
-                                    **cfg.backbone.kwargs())
+    model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), cfg.backbone,
+                                    return_layers=None if depth >= 3 else tuple(range(depth)))
 
     def miou(model: torch.nn.Module, split: EvalSet) -> dict[str, Any]:
         return evaluate_miou(model, split, accelerator.device, cfg.eval_batch_size)
@@ -167,4 +167,4 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
         raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {cfg.protocol!r}")
     cfg.backbone.validate(cfg.npoints)
     return run_supervised(cfg, lambda accelerator: partseg_task(cfg, data_root, accelerator),
-                          what=f"ShapeNetPart under {data_root}: the training shapes")
+                          too_small=f"ShapeNetPart under {data_root}: {{n}} training shapes; need at least 2")

@@ -209,7 +209,7 @@ def run_pretrain(
     sd = load_stable_diffusion(cfg.sd_dir)
     vae = sd.vae.to(accelerator.device)
     if cfg.stage == 1:
-        model = Stage1Model(cfg.backbone.build(), sd.unet)
+        model = Stage1Model(cfg.backbone, sd.unet)
         trained = {"backbone": model.backbone, "global_proj": model.global_proj,
                    "adapter_modules": model.adapter_modules()}
         teacher = None
@@ -217,7 +217,7 @@ def run_pretrain(
         teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
         teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
         teacher.to(accelerator.device)
-        model = Stage2Student(cfg.backbone.build(), teacher.target_dim, cfg.resampler)
+        model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
         trained = {"backbone": model.backbone, "resampler": model.resampler}
     params = [p for m in trained.values() for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)

@@ -123,27 +123,29 @@ def compile_dense_parts(model: torch.nn.Module) -> None:
     model.blocks.compile()
 
 
-def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int | None, what: str) -> DataLoader:
-    """Shuffled, ``drop_last`` batches of ``dataset`` (at least 2 samples; ``what`` names it in the error).
+def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int | None, too_small: str
+                 ) -> DataLoader:
+    """Shuffled, ``drop_last`` batches of ``dataset``; fewer than 2 samples raise ``too_small`` with ``{n}`` the count.
 
     With ``seed``, one seeded shuffling generator, which the loop checkpoints: a resumed run sees the
     same batches as an uninterrupted one, and every process (accelerate shares rank 0's) the same order.
     """
     if len(dataset) < 2:
-        raise PointSDError(f"{what}: {len(dataset)} samples to train on; need at least 2")
+        raise PointSDError(too_small.replace("{n}", str(len(dataset))))
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=True, drop_last=True,
                       num_workers=num_workers, generator=generator)
 
 
 def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], SupervisedTask], *,
-                   grad_accum: int = 1, what: str = "the training set",
+                   grad_accum: int = 1, too_small: str = "the training set has {n} samples; need at least 2",
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the task ``build(accelerator)`` makes, pick its epoch, evaluate; write and return ``metrics.json``.
 
     Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration, see
     :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is part of the recorded
-    configuration and is merged into the metrics; ``what`` names the training set in errors.
+    configuration and is merged into the metrics; ``too_small`` is the error for a training set of fewer
+    than 2 samples (``{n}``: its size).
     """
     out = Path(cfg.out_dir)
     finished = prepare_run_folder(out, {**asdict(cfg), **(extra or {})}, result=METRICS, overwrite=cfg.overwrite)
@@ -154,7 +156,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     task = build(accelerator)
     init_report = initialise(task.model, cfg.init)
     optimizer = task.make_optimizer(task.model)
-    loader = train_loader(task.train_set, cfg.batch_size, cfg.num_workers, task.shuffle_seed, what)
+    loader = train_loader(task.train_set, cfg.batch_size, cfg.num_workers, task.shuffle_seed, too_small)
     model, optimizer, loader = accelerator.prepare(task.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)

@@ -17,7 +17,7 @@ TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_grou
 
 
 def test_down_path_equals_hooked_full_forward(tiny_sd: Path) -> None:
-    model = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet).eval()
+    model = Stage1Model(TINY, load_stable_diffusion(tiny_sd).unet).eval()
     torch.manual_seed(0)
     latents = torch.randn(3, 4, 8, 8)
     states = point_encoder_states(torch.randn(3, 4, 64))
@@ -31,7 +31,7 @@ def test_down_path_equals_hooked_full_forward(tiny_sd: Path) -> None:
 
 
 def test_teacher_modes_agree_and_stay_frozen(tiny_sd: Path) -> None:
-    stage1 = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet)
+    stage1 = Stage1Model(TINY, load_stable_diffusion(tiny_sd).unet)
     torch.manual_seed(0)
     points = torch.randn(2, 64, 3)
     neighborhood, center = stage1.backbone.group(points)
