@@ -16,7 +16,7 @@ the logits of ``votes`` fresh subsets of that pool, each with the scale/translat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,59 +29,34 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from pointsd import ops
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
-from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
-from pointsd.train.presets import AUGMENTS, OPTIMIZERS, PROTOCOLS, SCANOBJECTNN_NAMES, TASKS
+from pointsd.train.presets import AUGMENTS, OPTIMIZERS, SCANOBJECTNN_NAMES, TASKS
 from pointsd.train.splits import stratified_split
-from pointsd.train.supervised import SupervisedTask, param_groups, run_supervised
+from pointsd.train.supervised import SupervisedConfig, SupervisedTask, param_groups, run_supervised
 
 
-@dataclass
-class FinetuneConfig:
+@dataclass(kw_only=True)
+class FinetuneConfig(SupervisedConfig):
     """Everything one fine-tuning run needs; every value comes from a CLI flag."""
 
     task: str
-    out_dir: Path
-    init: str = "scratch"
-    protocol: str = "paper"
     val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    mixed_precision: str = "no"
-    epochs: int = 300
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    lr: float = 0.017
     optimizer: str = "sgd"
     momentum: float = 0.9
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 10
-    grad_clip: float = 10.0
     grad_accum: int = 1
     label_smoothing: float = 0.0
-    npoints: int = 1024
     oversample: float = 1.2
-    augment: str = "scale_translate"
     votes: int = 0
-    num_workers: int = 0
     compile: bool = False
-    max_steps_per_epoch: int | None = None
-    profile: str = "default"
-    data_profile: str = "synthetic"
-    progress: bool = True
-    command: list[str] = field(default_factory=list)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    overwrite: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the first bad field."""
-        choices = {"protocol": PROTOCOLS, "augment": AUGMENTS, "optimizer": OPTIMIZERS}
-        for key, allowed in choices.items():
+        for key, allowed in {"augment": AUGMENTS, "optimizer": OPTIMIZERS}.items():
             if getattr(self, key) not in allowed:
                 raise PointSDError(f"{key} must be one of {'|'.join(allowed)}, got {getattr(self, key)!r}")
         if self.protocol == "honest" and not 0.0 < self.val_fraction < 1.0:
             raise PointSDError(f"val_fraction must be in (0,1) for the honest protocol, got {self.val_fraction}")
-        self.backbone.validate(self.npoints)
+        super().validate()
 
 
 @dataclass
@@ -254,7 +229,6 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration, see
     :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is merged into the metrics.
     """
-    cfg.validate()
     return run_supervised(cfg, lambda accelerator: classification_task(cfg, data, accelerator),
                           grad_accum=cfg.grad_accum, extra=extra,
                           too_small=f"{dataset_source(data.train)}: the training set of task {cfg.task} has {{n}} "

@@ -27,39 +27,21 @@ from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, ShapeNetPart
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
-from pointsd.train.presets import PROTOCOLS
-from pointsd.train.supervised import SupervisedTask, param_groups, run_supervised
+from pointsd.train.supervised import SupervisedConfig, SupervisedTask, param_groups, run_supervised
 
 CATEGORIES = sorted(SEG_CLASSES)
 
 
-@dataclass
-class PartSegConfig:
+@dataclass(kw_only=True)
+class PartSegConfig(SupervisedConfig):
     """One part-segmentation run (SPEC §4 paper values as defaults)."""
 
-    out_dir: Path
-    init: str = "scratch"
-    protocol: str = "paper"
-    seed: int = 0
-    device: str = "auto"
-    mixed_precision: str = "no"
-    epochs: int = 300
     batch_size: int = 16
     eval_batch_size: int = 16
     lr: float = 2e-4
     weight_decay: float = 0.05
-    warmup_epochs: int = 10
-    grad_clip: float = 10.0
     npoints: int = 2048
-    augment: str = "scale_translate"
-    num_workers: int = 0
-    max_steps_per_epoch: int | None = None
-    profile: str = "default"
-    data_profile: str = "synthetic"
-    progress: bool = True
-    command: list[str] = field(default_factory=list)
     backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig(num_group=128))
-    overwrite: bool = False
 
 
 @dataclass
@@ -163,8 +145,5 @@ def partseg_task(cfg: PartSegConfig, data_root: Path, accelerator: Accelerator) 
 def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``
     (``{}`` on processes other than the main one)."""
-    if cfg.protocol not in PROTOCOLS:
-        raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {cfg.protocol!r}")
-    cfg.backbone.validate(cfg.npoints)
     return run_supervised(cfg, lambda accelerator: partseg_task(cfg, data_root, accelerator),
                           too_small=f"ShapeNetPart under {data_root}: {{n}} training shapes; need at least 2")

@@ -37,6 +37,7 @@ from pointsd.models.config import BackboneConfig
 from pointsd.train.loop import LoopConfig, make_accelerator, steps_per_epoch, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
+from pointsd.train.training_config import TrainingConfig
 from pointsd.utils import json_io
 from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
@@ -57,8 +58,8 @@ class NoiseConfig:
             raise PointSDError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
 
 
-@dataclass
-class PretrainConfig:
+@dataclass(kw_only=True)
+class PretrainConfig(TrainingConfig):
     """Everything one pre-training run needs (the CLI fills it from flags).
 
     ``probe_every``: probe every N optimiser steps, 0 = at the end of every epoch, None = never.
@@ -67,18 +68,14 @@ class PretrainConfig:
 
     stage: int
     sd_dir: Path
-    out_dir: Path
     data_root: Path | None = None
     render_root: Path | None = None
     stage1_dir: Path | None = None
-    epochs: int = 300
     batch_size: int = 64
     lr: float = 1.25e-4
     weight_decay: float = 1e-2
-    warmup_epochs: int = 10
     grad_clip: float = 1.0
     grad_accum: int = 1
-    npoints: int = 1024
     image_size: int = 64
     view: int = 0
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -87,16 +84,9 @@ class PretrainConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     probe_every: int | None = 500
     teacher_mode: str = "down"
-    device: str = "auto"
-    mixed_precision: str = "no"
-    seed: int = 0
-    num_workers: int = 0
     profile: str = "paper"
     data_profile: str = "real"
-    max_steps_per_epoch: int | None = None
     log_every: int = 10
-    progress: bool = True
-    overwrite: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the path or key that is wrong."""

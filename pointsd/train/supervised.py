@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import torch
 from accelerate import Accelerator, PartialState
@@ -20,6 +20,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset
 
 from pointsd.errors import PointSDError
+from pointsd.models.config import BackboneConfig
 from pointsd.train.loop import (
     LoopConfig,
     best_weights_saver,
@@ -28,6 +29,8 @@ from pointsd.train.loop import (
     steps_per_epoch,
     train,
 )
+from pointsd.train.presets import PROTOCOLS
+from pointsd.train.training_config import TrainingConfig
 from pointsd.utils import json_io
 from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
@@ -35,26 +38,22 @@ from pointsd.utils.run_info import run_metadata, set_seed
 METRICS = "metrics.json"
 
 
-class SupervisedConfig(Protocol):
-    """The fields of a run's configuration the runner reads (``FinetuneConfig``, ``PartSegConfig``)."""
+@dataclass(kw_only=True)
+class SupervisedConfig(TrainingConfig):
+    """A supervised run: the training settings, the initial weights, the protocol that picks the epoch."""
 
-    out_dir: Path
-    init: str
-    protocol: str
-    seed: int
-    device: str
-    mixed_precision: str
-    epochs: int
-    batch_size: int
-    warmup_epochs: int
-    grad_clip: float
-    num_workers: int
-    max_steps_per_epoch: int | None
-    profile: str
-    data_profile: str
-    progress: bool
-    command: list[str]
-    overwrite: bool
+    init: str = "scratch"  # a checkpoint path, or "scratch"
+    protocol: str = "paper"
+    eval_batch_size: int = 64
+    augment: str = "scale_translate"
+    command: list[str] = field(default_factory=list)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+
+    def validate(self) -> None:
+        """Raise :class:`PointSDError` naming the first bad field."""
+        if self.protocol not in PROTOCOLS:
+            raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {self.protocol!r}")
+        self.backbone.validate(self.npoints)
 
 
 @dataclass
@@ -142,11 +141,12 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the task ``build(accelerator)`` makes, pick its epoch, evaluate; write and return ``metrics.json``.
 
-    Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration, see
-    :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is part of the recorded
+    ``cfg`` is validated first. Resumes from ``out_dir/state/last.pt`` when present; a finished run (same
+    configuration, see :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is part of the recorded
     configuration and is merged into the metrics; ``too_small`` is the error for a training set of fewer
     than 2 samples (``{n}``: its size).
     """
+    cfg.validate()
     out = Path(cfg.out_dir)
     finished = prepare_run_folder(out, {**asdict(cfg), **(extra or {})}, result=METRICS, overwrite=cfg.overwrite)
     if finished is not None:
