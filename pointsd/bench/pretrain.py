@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import resource
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
 from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, stage1_loss, stage2_loss
+from pointsd.utils import json_io
 from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
@@ -164,7 +164,7 @@ def _bench(args: argparse.Namespace) -> int:
     meta = run_metadata(profile="bench", protocol="pretrain", seed=0, device=device,
                         batch_size=s.batch_size, image_size=s.image_size, npoints=s.npoints)
     if args.json:
-        print(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=2, sort_keys=True))
+        print(json_io.dumps({"meta": meta, "rows": rows, "summary": summary}))
         return 0
     print(f"device {meta['device']}, batch {s.batch_size}, {s.image_size} px, {s.npoints} points, SD1.5 UNet+VAE")
     print(f"{'stage':>5} {'mode':>10} {'steps/s':>9} {'samples/s':>10} {'peak MiB':>9}")

@@ -6,7 +6,6 @@ Every hyper-parameter is a flag; flags left out take the task's SPEC §4 paper v
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,5 +136,5 @@ def _aggregate(args: argparse.Namespace) -> int:
                "seeds": [r.get("meta", {}).get("seed") for r in records],
                "inputs": [str(p) for p in args.inputs], "stats": aggregate_seeds(records, keys)}
     json_io.write_json(args.out, summary)
-    print(json.dumps(summary["stats"], indent=1))
+    print(json_io.dumps(summary["stats"]))
     return 0

@@ -10,7 +10,6 @@ A run continued with the same configuration resumes; a finished one is left as i
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,7 +40,7 @@ def differences(recorded: Mapping[str, Any], wanted: Mapping[str, Any], prefix: 
         if isinstance(old, Mapping) and isinstance(new, Mapping):
             out += differences(old, new, f"{prefix}{key}.")
         elif old != new:
-            out.append(f"{prefix}{key}: {json.dumps(old)} → {json.dumps(new)}")
+            out.append(f"{prefix}{key}: {json_io.dumps(old, compact=True)} → {json_io.dumps(new, compact=True)}")
     return out
 
 
