@@ -63,7 +63,10 @@ class SupervisedTask:
     ``loss(model, batch)`` → scalar loss; ``select(model)`` → the metrics that pick the epoch (among
     them ``select_key``); ``last_epoch(model)`` → result keys of the last epoch's weights;
     ``best(model, saved)`` → result keys of the best weights (``"test"``, ``"chance"``, counts, …),
-    ``saved`` being the blob :func:`~pointsd.train.loop.best_weights_saver` wrote.
+    ``saved`` being the blob :func:`~pointsd.train.loop.best_weights_saver` wrote. ``name`` and
+    ``selection`` (how the epoch is picked, in words) go into the metrics file as ``task`` and
+    ``selection``, ``meta`` into its ``meta``. ``shuffle_seed`` seeds the training batches' order (None:
+    the global RNG); ``compile`` compiles the model's dense parts.
     """
 
     name: str
