@@ -7,6 +7,7 @@ is read when a kernel is decorated: it is set here, before anything imports ``po
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -54,3 +55,24 @@ def _copy_checkout(dest: Path) -> Path:
 def copy_checkout() -> Callable[[Path], Path]:
     """``copy_checkout(dest)``: the repository as a user's clone has it, for tests that run the DAG."""
     return _copy_checkout
+
+
+class StepClock:
+    """A ``time`` stand-in for timed code: each ``(start, stop)`` pair of ``perf_counter`` calls measures the
+    next of ``seconds`` (cyclically), so a benchmark's numbers can be checked against values worked out by hand."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        self.durations = itertools.cycle(seconds)
+        self.now, self.running = 0.0, False
+
+    def perf_counter(self) -> float:
+        if self.running:
+            self.now += next(self.durations)
+        self.running = not self.running
+        return self.now
+
+
+@pytest.fixture
+def step_clock() -> type[StepClock]:
+    """:class:`StepClock`, to monkeypatch over a module's ``time``."""
+    return StepClock

@@ -24,7 +24,7 @@ import jsonschema
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_params import PARAMS, ParamsError, load  # noqa: E402
+from pipeline_params import PARAMS, ParamsError, load
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "workflow" / "stages.yaml"

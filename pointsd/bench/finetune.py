@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -23,16 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from pointsd import ops
-from pointsd.cli._args import positive_int
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
-from pointsd.train.finetune import (
-    FinetuneConfig,
-    augment_batch,
-    build_classifier,
-    compile_dense_parts,
-)
+from pointsd.train.finetune import FinetuneConfig, augment_batch, build_classifier
+from pointsd.train.supervised import compile_dense_parts
+from pointsd.utils import json_io
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 MODES = ("reference", "fast")
@@ -136,7 +132,7 @@ def _bench(args: argparse.Namespace) -> int:
     report = {"meta": run_metadata(profile="bench", protocol="n/a", seed=0, device=device),
               "backbone": asdict(backbone), "rows": rows, "speedup_fast_over_reference": speedups}
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json_io.dumps(report))
         return 0
     print(f"fine-tuning training throughput on {report['meta']['device']} (batch {batch}, {steps} timed steps)")
     print(f"{'task':<14}{'mode':<11}{'ops':<11}{'compiled':<10}{'samples/s':>10}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -28,10 +27,11 @@ from typing import Any
 import torch
 
 from pointsd import ops
-from pointsd.cli._args import positive_int
 from pointsd.errors import PointSDError
 from pointsd.ops import reference
 from pointsd.ops.backends import resolve
+from pointsd.utils import json_io
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 PAIR_BUDGET = 2**26
@@ -274,8 +274,7 @@ def run(args: argparse.Namespace) -> int:
     meta = run_metadata(profile="quick" if args.quick else "full", protocol="bench-ops", seed=SEED,
                         device=device, torch_threads=torch.get_num_threads())
     if args.json:
-        print(json.dumps({"bench": "ops", "meta": meta, "rows": [asdict(r) for r in rows], "targets": targets},
-                         indent=2))
+        print(json_io.dumps({"bench": "ops", "meta": meta, "rows": [asdict(r) for r in rows], "targets": targets}))
     else:
         print(f"# pointsd bench ops — {meta['device']}, torch threads {meta['torch_threads']}, {meta['date']}")
         print(format_table(rows, targets))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import resource
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from typing import Any
 
 import torch
 
-from pointsd.cli._args import positive_int
+from pointsd.diffusion.resampler import ResamplerConfig
 from pointsd.diffusion.stable_diffusion import (
     SD15_SCHEDULER_CONFIG,
     SD15_UNET_CONFIG,
@@ -29,9 +28,12 @@ from pointsd.diffusion.stable_diffusion import (
     build_unet,
     build_vae,
 )
-from pointsd.diffusion.stage_models import ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
+from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, stage1_loss, stage2_loss
+from pointsd.utils import json_io
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 MODES = ("reference", "fast")
@@ -91,14 +93,14 @@ def _build(stage: int, mode: str, device: torch.device) -> tuple[torch.nn.Module
     fast = mode == "fast"
     unet = build_unet(SD15_UNET_CONFIG)
     vae = build_vae(SD15_VAE_CONFIG).requires_grad_(False).eval().to(device)
-    stage1 = Stage1Model(BackboneConfig().build(), unet, sdpa=fast).to(device)
+    stage1 = Stage1Model(BackboneConfig(), unet, sdpa=fast).to(device)
     if fast and device.type == "cuda":
         stage1.unet = torch.compile(stage1.unet)
     if stage == 1:
         scheduler = DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
         return stage1, lambda batch: stage1_loss(stage1, vae, scheduler, batch, NoiseConfig())
     teacher = Stage2Teacher(stage1, "down" if fast else "full")
-    student = Stage2Student(BackboneConfig().build(), teacher.target_dim, ResamplerConfig()).to(device)
+    student = Stage2Student(BackboneConfig(), teacher.target_dim, ResamplerConfig()).to(device)
     return student, lambda batch: stage2_loss(student, teacher, vae, batch, 0.5)
 
 
@@ -162,7 +164,7 @@ def _bench(args: argparse.Namespace) -> int:
     meta = run_metadata(profile="bench", protocol="pretrain", seed=0, device=device,
                         batch_size=s.batch_size, image_size=s.image_size, npoints=s.npoints)
     if args.json:
-        print(json.dumps({"meta": meta, "rows": rows, "summary": summary}, indent=2, sort_keys=True))
+        print(json_io.dumps({"meta": meta, "rows": rows, "summary": summary}))
         return 0
     print(f"device {meta['device']}, batch {s.batch_size}, {s.image_size} px, {s.npoints} points, SD1.5 UNet+VAE")
     print(f"{'stage':>5} {'mode':>10} {'steps/s':>9} {'samples/s':>10} {'peak MiB':>9}")

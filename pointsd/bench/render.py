@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
-from pointsd.cli._args import positive_int
 from pointsd.data.normalize import pc_normalize
 from pointsd.data.render import RenderSettings, azimuths, estimate_normals, render_view
 from pointsd.data.synth.shapes import family_recipes, instance
+from pointsd.utils import json_io
+from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
 
 
@@ -47,8 +47,8 @@ def measure(n_points: int, n_shapes: int, views: int, size: int, seed: int = 0) 
 def _bench(args: argparse.Namespace) -> int:
     rows = [measure(args.points, args.shapes, args.views, s) for s in args.sizes]
     if args.json:
-        print(json.dumps({"meta": run_metadata(profile="bench", protocol="render", seed=0, device="cpu"),
-                          "rows": rows}, indent=2, sort_keys=True))
+        print(json_io.dumps({"meta": run_metadata(profile="bench", protocol="render", seed=0, device="cpu"),
+                             "rows": rows}))
         return 0
     print(f"{'size':>5} {'points':>7} {'views':>6} {'views/s':>9} {'splat views/s':>14} {'normals s':>10}")
     for r in rows:

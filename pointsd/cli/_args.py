@@ -1,12 +1,12 @@
-"""Argument types shared by command modules: validated paths and numbers with clear errors."""
+"""What command modules share: the one-line-error parser, and the overwrite and backbone flags."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import NoReturn
 
 from pointsd.models.config import BackboneConfig
+from pointsd.utils.arg_types import non_negative_float, positive_int
 
 
 class Parser(argparse.ArgumentParser):
@@ -14,36 +14,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def existing_path(value: str) -> Path:
-    """An argparse type: a path that must exist."""
-    path = Path(value)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such file or folder: {value}")
-    return path
-
-
-def positive_int(value: str) -> int:
-    """An argparse type: an integer > 0."""
-    try:
-        number = int(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from err
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {number}")
-    return number
-
-
-def non_negative_float(value: str) -> float:
-    """An argparse type: a finite float >= 0."""
-    try:
-        number = float(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from err
-    if not number >= 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
-    return number
 
 
 def add_overwrite_flag(p: argparse.ArgumentParser) -> None:

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from pointsd.data.inspect import INSPECTORS, format_report, inspect
 from pointsd.data.synth import PRESETS, sizes_for
+from pointsd.utils import json_io
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +44,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     report = inspect(args.fmt, args.path)
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_report(report))
+    print(json_io.dumps(report) if args.json else format_report(report))
     return 0
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from pointsd.cli._args import existing_path, positive_int
 from pointsd.cli.finetune import add_training_flags, config_from_args
 from pointsd.errors import PointSDError
-from pointsd.utils import atomic
+from pointsd.utils import json_io
+from pointsd.utils.arg_types import existing_path, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,12 +52,7 @@ def _aggregate(args: argparse.Namespace) -> int:
                              for w in args.ways for s in args.shots for f in args.folds]
     records = []
     for path in inputs:
-        try:
-            records.append(json.loads(Path(path).read_text()))
-        except FileNotFoundError as err:
-            raise PointSDError(f"{path}: fold metrics file is missing") from err
-        except json.JSONDecodeError as err:
-            raise PointSDError(f"{path}: not a JSON metrics file ({err})") from err
+        records.append(json_io.read_json(path, "fold metrics file"))
     settings = aggregate_folds(records)
     protocols = sorted({str(r.get("protocol")) for r in records})
     inits = sorted({str(r.get("init")) for r in records})
@@ -68,7 +62,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         summary["protocol"] = protocols[0]
     if len(inits) == 1:
         summary["init"] = inits[0]
-    atomic.write_json(args.out, summary)
+    json_io.write_json(args.out, summary)
     for name, s in settings.items():
         print(f"{name}: {s['mean']:.1f} ± {s['std']:.1f} ({s['n_folds']} folds)")
     return 0

@@ -6,23 +6,15 @@ Every hyper-parameter is a flag; those the pipeline owns are required (no second
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pointsd.cli._args import (
-    add_backbone_flags,
-    add_overwrite_flag,
-    add_run_flags,
-    backbone_from_args,
-    existing_path,
-    non_negative_float,
-    positive_int,
-)
+from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
 from pointsd.errors import PointSDError
 from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS
-from pointsd.utils import atomic
+from pointsd.utils import json_io
+from pointsd.utils.arg_types import existing_path, non_negative_float, positive_int
 
 if TYPE_CHECKING:
     from pointsd.train.finetune import FinetuneConfig
@@ -126,10 +118,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 
     records = []
     for path in args.inputs:
-        try:
-            records.append(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as err:
-            raise PointSDError(f"{path}: not a JSON metrics file ({err})") from err
+        records.append(json_io.read_json(path, "metrics file"))
     groups = {(r.get("task"), r.get("protocol"), r.get("init")) for r in records}
     if len(groups) != 1:
         raise PointSDError(f"inputs mix tasks/protocols/inits: {sorted(map(str, groups))}")
@@ -140,6 +129,6 @@ def _aggregate(args: argparse.Namespace) -> int:
     summary = {"task": task, "protocol": protocol, "init": init, "std": "population (ddof=0)",
                "seeds": [r.get("meta", {}).get("seed") for r in records],
                "inputs": [str(p) for p in args.inputs], "stats": aggregate_seeds(records, keys)}
-    atomic.write_json(args.out, summary)
-    print(json.dumps(summary["stats"], indent=1))
+    json_io.write_json(args.out, summary)
+    print(json_io.dumps(summary["stats"]))
     return 0

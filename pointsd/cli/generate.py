@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import non_negative_float, positive_int
+from pointsd.utils.arg_types import non_negative_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,16 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pointsd.cli._args import (
-    add_backbone_flags,
-    add_overwrite_flag,
-    add_run_flags,
-    backbone_from_args,
-    existing_path,
-    non_negative_float,
-    positive_int,
-)
+from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
 from pointsd.train.presets import PROTOCOLS
+from pointsd.utils.arg_types import existing_path, non_negative_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +53,8 @@ def _run(args: argparse.Namespace) -> int:
         backbone=backbone_from_args(args), overwrite=args.overwrite,
     )
     result = run_partseg(cfg, args.data_root)
+    if not result:  # not the main process: it printed and wrote nothing
+        return 0
     t = result["test"]
     print(f"partseg [{cfg.protocol}] epoch {result['selected_epoch']}: class mIoU {t['class_miou']:.2f}, "
           f"instance mIoU {t['instance_miou']:.2f} → {cfg.out_dir / 'metrics.json'}")

@@ -10,15 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import (
-    add_backbone_flags,
-    add_overwrite_flag,
-    add_run_flags,
-    backbone_from_args,
-    non_negative_float,
-    positive_int,
-)
+from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
 from pointsd.train.presets import PROTOCOLS
+from pointsd.utils.arg_types import non_negative_float, positive_int
 
 
 def _non_negative_int(value: str) -> int:
@@ -74,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pointsd.diffusion.stage_models import ResamplerConfig
+    from pointsd.diffusion.resampler import ResamplerConfig
     from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
     from pointsd.train.probe import ProbeConfig
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import existing_path, positive_int
 from pointsd.errors import PointSDError
+from pointsd.utils.arg_types import existing_path, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

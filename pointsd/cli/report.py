@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pointsd.cli._args import existing_path
 from pointsd.errors import PointSDError
-from pointsd.utils import atomic
+from pointsd.utils import atomic, json_io
+from pointsd.utils.arg_types import existing_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +45,7 @@ def run_table(args: argparse.Namespace) -> int:
     rows = build_rows([read_metrics(path) for path in args.metrics], [read_metrics(path) for path in args.scratch])
     atomic.write_text(args.out, to_markdown(rows))
     sources = [str(p) for p in [*args.metrics, *args.scratch]]
-    atomic.write_json(args.out[: -len(".md")] + ".json", to_json(rows, sources))
+    json_io.write_json(args.out[: -len(".md")] + ".json", to_json(rows, sources))
     print(to_markdown(rows))
     return 0
 
@@ -56,7 +56,7 @@ def run_not_run(args: argparse.Namespace) -> int:
     record = {"task": args.task, "status": "not run", "reason": args.reason, "hint": args.hint,
               "meta": run_metadata(profile="-", protocol="-", seed=0, data_profile=args.data_profile)}
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(args.out / "metrics.json", record)
+    json_io.write_json(args.out / "metrics.json", record)
     print(f"{args.task}: not run ({args.reason}) → {args.out / 'metrics.json'}")
     return 0
 

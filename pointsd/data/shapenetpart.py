@@ -6,7 +6,6 @@ Files ``{synset}/{model}.txt`` hold ``x y z nx ny nz part`` per line; splits are
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ import numpy as np
 from pointsd.data.normalize import check_points, pc_normalize
 from pointsd.data.paths import SHAPENETPART, dataset_dir, require_file
 from pointsd.errors import PointSDError
+from pointsd.utils import json_io
 
 if TYPE_CHECKING:
     import torch
@@ -56,10 +56,7 @@ def read_split(folder: Path, split: str) -> list[tuple[str, str]]:
     if split not in SPLITS:
         raise PointSDError(f"unknown ShapeNetPart split {split!r} (train, val, test)")
     path = require_file(folder / "train_test_split" / f"shuffled_{split}_file_list.json")
-    try:
-        entries = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise PointSDError(f"{path}: not valid JSON ({err})") from err
+    entries = json_io.read_json(path, "split list")
     out = []
     for entry in entries:
         parts = str(entry).split("/")

@@ -6,8 +6,6 @@
   ``to_k_ip``/``to_v_ip`` initialised from ``to_k``/``to_v``; returns the official ``adapter_modules``
   ModuleList over ``unet.attn_processors.values()`` (keys ``"{index}.to_k_ip.0.weight"``).
 - :func:`point_encoder_states`: the non-deprecated encoder states ``(zero text, [point tokens])``.
-- :func:`perceiver_resampler`: the stage-2 student head, diffusers' Perceiver resampler
-  (``IPAdapterPlusImageProjection``) with one query and a final LayerNorm.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from diffusers.models.attention_processor import (
     IPAdapterAttnProcessor,
     IPAdapterAttnProcessor2_0,
 )
-from diffusers.models.embeddings import IPAdapterPlusImageProjection
 from torch import nn
 
 NUM_POINT_TOKENS = 4
@@ -97,13 +94,3 @@ def point_encoder_states(tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch
     text = tokens.new_zeros(tokens.shape[0], TEXT_CONTEXT_LEN, tokens.shape[-1])
     return text, [tokens]
 
-
-def perceiver_resampler(
-    global_dim: int, output_dim: int, dim: int = 768, depth: int = 3, dim_head: int = 64, heads: int = 12,
-    ff_mult: int = 4,
-) -> IPAdapterPlusImageProjection:
-    """Perceiver resampler, one query: ``(B, 1, global_dim)`` → ``(B, 1, output_dim)`` (final LayerNorm)."""
-    return IPAdapterPlusImageProjection(
-        embed_dims=global_dim, output_dims=output_dim, hidden_dims=dim, depth=depth, dim_head=dim_head,
-        heads=heads, num_queries=1, ffn_ratio=ff_mult,
-    )

@@ -1,8 +1,10 @@
-"""The stage-2 distillation target: the output of the UNet's last down block (SPEC §3).
+"""The stage-2 teacher (SPEC §3): a frozen stage-1 model whose target is the output of the UNet's
+last down block for clean latents at t = 0.
 
-Only the down path runs (``conv_in``, time embedding, down blocks); the mid block and the up path,
-which the target does not depend on, are skipped. At 64 px with SD v1.5 the last down block gives
-``(B, 1280, 1, 1)``; larger maps are average-pooled to ``(B, C)``.
+Two modes give the same target: ``down`` runs only the down path (``conv_in``, time embedding, down
+blocks), skipping the mid block and the up path the target does not depend on; ``full`` runs the
+whole UNet and captures the block with a hook (the reference). At 64 px with SD v1.5 the last down
+block gives ``(B, 1280, 1, 1)``; larger maps are average-pooled to ``(B, C)``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,55 @@ from typing import Any
 
 import torch
 from diffusers import UNet2DConditionModel
+from torch import nn
+
+from pointsd.diffusion.point_conditioning import point_encoder_states
+from pointsd.diffusion.stage_models import Stage1Model
+from pointsd.errors import PointSDError
+
+TEACHER_MODES = ("down", "full")
+
+
+class Stage2Teacher(nn.Module):
+    """Frozen stage-1 model; :meth:`forward` gives the last-down-block feature of clean latents at t = 0."""
+
+    def __init__(self, stage1: Stage1Model, mode: str = "down") -> None:
+        super().__init__()
+        if mode not in TEACHER_MODES:
+            raise PointSDError(f"teacher mode must be one of {TEACHER_MODES}, got {mode!r}")
+        self.stage1 = stage1.requires_grad_(False).eval()
+        self.mode = mode
+
+    @property
+    def target_dim(self) -> int:
+        return self.stage1.unet.config.block_out_channels[-1]
+
+    def train(self, mode: bool = True) -> Stage2Teacher:
+        """The teacher stays in eval mode."""
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, neighborhood: torch.Tensor, center: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """Clean ``latents (B,4,h,w)`` → target ``(B, C)``; ``full`` runs the whole UNet and hooks the block."""
+        states = point_encoder_states(self.stage1.point_tokens(neighborhood, center))
+        timesteps = torch.zeros(latents.shape[0], dtype=torch.long, device=latents.device)
+        unet = self.stage1.unet
+        if self.mode == "down":
+            return down_path_feature(unet, latents, timesteps, states)
+        return full_forward_feature(unet, latents, timesteps, states)
+
+
+def full_forward_feature(
+    unet: UNet2DConditionModel, latents: torch.Tensor, timesteps: torch.Tensor, encoder_hidden_states: Any
+) -> torch.Tensor:
+    """The last down block's output captured by a hook during a full UNet forward, pooled to ``(B, C)``."""
+    captured: list[torch.Tensor] = []
+    handle = unet.down_blocks[-1].register_forward_hook(lambda _m, _i, out: captured.append(out[0]))
+    try:
+        unet(latents, timesteps, encoder_hidden_states=encoder_hidden_states)
+    finally:
+        handle.remove()
+    return pool_feature(captured[0])
 
 
 def down_path_feature(

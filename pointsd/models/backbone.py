@@ -7,12 +7,11 @@ load without renaming: ``encoder.*``, ``reduce_dim.*``, ``cls_token``, ``cls_pos
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from pointsd import ops
+from pointsd.models.config import BackboneConfig
 
 
 class Group(nn.Module):
@@ -141,35 +140,23 @@ class TransformerEncoder(nn.Module):
 class PatchTransformer(nn.Module):
     """The shared trunk of SPEC §1 without the cls token: grouping, patch embedding, ``reduce_dim``,
     positional embedding, blocks and final ``norm``. Point-MAE's segmentation model uses it as is.
-    ``reduce_dim=False`` drops the ``reduce_dim`` layer (Point-MAE's layout, ``encoder_dims == trans_dim``).
+    ``config.reduce_dim=False`` drops the ``reduce_dim`` layer (Point-MAE's layout, ``encoder_dims == trans_dim``).
     """
 
-    def __init__(
-        self,
-        trans_dim: int = 384,
-        depth: int = 12,
-        num_heads: int = 6,
-        group_size: int = 32,
-        num_group: int = 64,
-        encoder_dims: int = 256,
-        drop_path_rate: float = 0.1,
-        reduce_dim: bool = True,
-        patch_width: int = 128,
-    ) -> None:
+    def __init__(self, config: BackboneConfig | None = None) -> None:
+        """``config``: the sizes (validated; :class:`PointSDError` names a bad field); default SPEC §1."""
         super().__init__()
-        if trans_dim % num_heads:
-            raise ValueError(f"trans_dim {trans_dim} is not divisible by num_heads {num_heads}")
-        if not reduce_dim and encoder_dims != trans_dim:
-            raise ValueError(f"without reduce_dim (Point-MAE layout) encoder_dims {encoder_dims} must equal "
-                             f"trans_dim {trans_dim}")
-        self.trans_dim = trans_dim
-        self.depth = depth
-        self.group_divider = Group(num_group, group_size)
-        self.encoder = PatchEmbedding(encoder_dims, patch_width)
-        self.reduce_dim = nn.Linear(encoder_dims, trans_dim) if reduce_dim else nn.Identity()
-        self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, trans_dim))
-        self.blocks = TransformerEncoder(trans_dim, depth, num_heads, drop_path_rate)
-        self.norm = nn.LayerNorm(trans_dim)
+        config = config if config is not None else BackboneConfig()
+        config.validate()
+        self.config = config
+        self.trans_dim = config.trans_dim
+        self.depth = config.depth
+        self.group_divider = Group(config.num_group, config.group_size)
+        self.encoder = PatchEmbedding(config.encoder_dims, config.patch_width)
+        self.reduce_dim = nn.Linear(config.encoder_dims, config.trans_dim) if config.reduce_dim else nn.Identity()
+        self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, config.trans_dim))
+        self.blocks = TransformerEncoder(config.trans_dim, config.depth, config.num_heads, config.drop_path_rate)
+        self.norm = nn.LayerNorm(config.trans_dim)
         self.apply(init_weights)
 
     def group(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,9 +175,8 @@ class PointTransformer(PatchTransformer):
     Pass ``grouped=(neighborhood, center)`` to skip grouping (patch mix sits between the two).
     """
 
-    def __init__(self, **backbone: Any) -> None:
-        """``backbone``: the :class:`PatchTransformer` arguments (a ``BackboneConfig.kwargs()``)."""
-        super().__init__(**backbone)
+    def __init__(self, config: BackboneConfig | None = None) -> None:
+        super().__init__(config)
         trans_dim = self.trans_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, trans_dim))
         self.cls_pos = nn.Parameter(torch.randn(1, 1, trans_dim))

@@ -8,12 +8,11 @@ are exactly the official Point-MAE / PointSD fine-tuning keys: the backbone's at
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from pointsd.models.backbone import PointTransformer, init_weights
+from pointsd.models.config import BackboneConfig
 
 
 def classification_head(in_dim: int, cls_dim: int, hidden: int = 256, dropout: float = 0.5) -> nn.Sequential:
@@ -37,12 +36,9 @@ def classification_head(in_dim: int, cls_dim: int, hidden: int = 256, dropout: f
 class PointTransformerClassifier(PointTransformer):
     """Backbone + ``cls_head_finetune``. ``forward(points (B,N,3))`` → logits ``(B,cls_dim)``."""
 
-    def __init__(
-        self,
-        cls_dim: int,
-        **backbone: Any,
-    ) -> None:
-        super().__init__(**backbone)
+    def __init__(self, cls_dim: int, config: BackboneConfig | None = None) -> None:
+        """``cls_dim`` classes on a backbone of ``config`` (default SPEC §1)."""
+        super().__init__(config)
         self.cls_dim = cls_dim
         self.cls_head_finetune = classification_head(self.global_dim, cls_dim)
         self.cls_head_finetune.apply(init_weights)

@@ -3,10 +3,13 @@ part segmentation (and written next to every pre-trained checkpoint as ``backbon
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pointsd.errors import PointSDError
+
+if TYPE_CHECKING:
+    from pointsd.models.backbone import PointTransformer
 
 
 @dataclass
@@ -40,13 +43,8 @@ class BackboneConfig:
             raise PointSDError(f"reduce_dim=False (Point-MAE layout) needs encoder_dims == trans_dim, "
                                f"got encoder_dims {self.encoder_dims} and trans_dim {self.trans_dim}")
 
-    def kwargs(self) -> dict[str, Any]:
-        """The fields as keyword arguments of the model constructors (validated)."""
-        self.validate()
-        return asdict(self)
-
-    def build(self) -> Any:
+    def build(self) -> PointTransformer:
         """A fresh :class:`~pointsd.models.backbone.PointTransformer` of this size."""
         from pointsd.models.backbone import PointTransformer
 
-        return PointTransformer(**self.kwargs())
+        return PointTransformer(self)

@@ -12,13 +12,12 @@ Interpolation follows the official code (PointNet++ feature propagation as in Po
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from pointsd import ops
 from pointsd.models.backbone import PatchTransformer
+from pointsd.models.config import BackboneConfig
 
 
 class FeaturePropagation(nn.Module):
@@ -64,12 +63,12 @@ class PointTransformerPartSeg(PatchTransformer):
         self,
         num_parts: int = 50,
         num_categories: int = 16,
+        config: BackboneConfig | None = None,
         return_layers: tuple[int, ...] | None = None,
         fp_dims: tuple[int, ...] | None = None,
-        **backbone: Any,
     ) -> None:
-        """``backbone``: the :class:`PatchTransformer` arguments (SPEC default ``num_group`` 128 here)."""
-        super().__init__(**{"num_group": 128, **backbone})
+        """``config``: the trunk's sizes (default SPEC §1 with ``num_group`` 128, the part-segmentation value)."""
+        super().__init__(config if config is not None else BackboneConfig(num_group=128))
         depth, trans_dim = self.depth, self.trans_dim
         if return_layers is None:
             if depth < 3:

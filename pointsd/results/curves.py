@@ -3,11 +3,10 @@ evaluated metrics (probe accuracy, validation / test accuracy or mIoU) per step.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pointsd.errors import PointSDError
-from pointsd.utils import atomic
+from pointsd.utils import atomic, json_io
 
 #: Suffixes of the evaluated values plotted in the right panel (``val_acc``, ``probe_test_acc``, ``test_instance_miou`` …).
 EVAL_SUFFIXES = ("acc", "miou")
@@ -17,15 +16,11 @@ def read_curves(run: str | Path) -> dict[str, list[tuple[int, float]]]:
     """``run/metrics.jsonl`` → ``{name: [(step, value), ...]}`` for ``loss`` and every evaluated value."""
     path = Path(run) / "metrics.jsonl"
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except OSError as err:
         raise PointSDError(f"{path}: cannot read the run's metrics log ({err.strerror})") from None
     curves: dict[str, list[tuple[int, float]]] = {}
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise PointSDError(f"{path}:{number}: not a JSON line") from None
+    for record in json_io.parse_json_lines(text, path):
         for name, value in record.items():
             if (name == "loss" or name.endswith(EVAL_SUFFIXES)) and isinstance(value, (int, float)):
                 curves.setdefault(name, []).append((int(record["step"]), float(value)))

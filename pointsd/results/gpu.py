@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pointsd.utils import json_io
 from pointsd.utils.run_info import run_metadata
 
 META_KEYS = ("device", "commit", "date", "torch")
@@ -84,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     benches = dict(item.split("=", 1) for item in args.bench)
     doc = assemble(args.ops, {k: Path(v) for k, v in benches.items()}, _tests(args.tests_rc, args.tests_log),
                    _triton_version())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    json_io.write_json(args.out, doc)
     met = sum(t["met"] for t in doc["targets"])
     print(f"{args.out}: {met}/{len(doc['targets'])} targets met, tests rc {doc['tests']['rc']}, "
           f"missing {sorted(doc['missing']) or 'none'}")

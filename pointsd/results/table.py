@@ -12,13 +12,13 @@ file with ``"status": "not run"`` (a benchmark whose data is absent) fills its r
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pointsd.errors import PointSDError
 from pointsd.train.metrics import aggregate_seeds
+from pointsd.utils import json_io
 
 SYNTHETIC_NOTE = "synthetic data: shows learning, not the paper's accuracy"
 NOT_RUN = "not run"
@@ -77,10 +77,7 @@ class Row:
 def read_metrics(path: str | Path) -> dict[str, Any]:
     """One metrics JSON, with its path recorded under ``_source``."""
     path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise PointSDError(f"cannot read metrics file {path}: {err}") from err
+    record = json_io.read_json(path, "metrics file")
     if not isinstance(record, dict):
         raise PointSDError(f"metrics file {path} must hold a JSON object")
     record["_source"] = str(path)

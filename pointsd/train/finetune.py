@@ -15,85 +15,48 @@ the logits of ``votes`` fresh subsets of that pool, each with the scale/translat
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator, PartialState
-from diffusers.optimization import get_cosine_schedule_with_warmup
+from accelerate import Accelerator
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from pointsd import ops
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
-from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
-from pointsd.train.loop import (
-    LoopConfig,
-    best_weights_saver,
-    load_best_weights,
-    make_accelerator,
-    steps_per_epoch,
-    train,
-)
-from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS, SCANOBJECTNN_NAMES
+from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, SCANOBJECTNN_NAMES
 from pointsd.train.splits import stratified_split
-from pointsd.utils import atomic
-from pointsd.utils.run_config import prepare_run_folder
-from pointsd.utils.run_info import run_metadata, set_seed
+from pointsd.train.supervised import SupervisedConfig, SupervisedTask, param_groups, run_supervised
 
 
-@dataclass
-class FinetuneConfig:
+@dataclass(kw_only=True)
+class FinetuneConfig(SupervisedConfig):
     """Everything one fine-tuning run needs; every value comes from a CLI flag."""
 
     task: str
-    out_dir: Path
-    init: str = "scratch"
-    protocol: str = "paper"
     val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    mixed_precision: str = "no"
-    epochs: int = 300
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    lr: float = 0.017
     optimizer: str = "sgd"
     momentum: float = 0.9
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 10
-    grad_clip: float = 10.0
     grad_accum: int = 1
     label_smoothing: float = 0.0
-    npoints: int = 1024
     oversample: float = 1.2
-    augment: str = "scale_translate"
     votes: int = 0
-    num_workers: int = 0
     compile: bool = False
-    max_steps_per_epoch: int | None = None
-    profile: str = "default"
-    data_profile: str = "synthetic"
-    progress: bool = True
-    command: list[str] = field(default_factory=list)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    overwrite: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the first bad field."""
-        choices = {"protocol": PROTOCOLS, "augment": AUGMENTS, "optimizer": OPTIMIZERS}
-        for key, allowed in choices.items():
+        for key, allowed in {"augment": AUGMENTS, "optimizer": OPTIMIZERS}.items():
             if getattr(self, key) not in allowed:
                 raise PointSDError(f"{key} must be one of {'|'.join(allowed)}, got {getattr(self, key)!r}")
         if self.protocol == "honest" and not 0.0 < self.val_fraction < 1.0:
             raise PointSDError(f"val_fraction must be in (0,1) for the honest protocol, got {self.val_fraction}")
-        self.backbone.validate(self.npoints)
+        super().validate()
 
 
 @dataclass
@@ -124,48 +87,7 @@ def build_classifier(num_classes: int, cfg: FinetuneConfig) -> torch.nn.Module:
     """``PointTransformerClassifier`` with the run's widths and grouping."""
     from pointsd.models.classifier import PointTransformerClassifier
 
-    return PointTransformerClassifier(num_classes, **cfg.backbone.kwargs())
-
-
-def initialise(model: torch.nn.Module, init: str) -> dict[str, Any]:
-    """Load a pre-trained checkpoint into ``model`` (``init == "scratch"`` leaves it as is).
-
-    Returns what was loaded: ``{"init", "missing", "unexpected", "mismatched"}`` key counts.
-    A checkpoint whose shapes do not fit raises :class:`PointSDError` (from ``load_pretrained``).
-    """
-    if init == "scratch":
-        return {"init": "scratch"}
-    from pointsd.models.checkpoints import load_pretrained
-
-    path = Path(init)
-    if not path.is_file():
-        raise PointSDError(f"--init {init}: checkpoint file does not exist")
-    report = load_pretrained(model, path)
-    counts = {k: len(getattr(report, k)) for k in ("missing", "unexpected", "mismatched")}
-    PartialState().print(f"loaded {path}: {report.loaded} tensors; missing {counts['missing']}, "
-          f"unexpected {counts['unexpected']}, mismatched {counts['mismatched']}")
-    return {"init": str(path), "loaded": report.loaded, **counts,
-            "missing_keys": sorted(report.missing)[:50], "unexpected_keys": sorted(report.unexpected)[:50]}
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Point-MAE's rule: no weight decay for biases, norms (1-d tensors) and the cls token / pos."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        plain = p.ndim <= 1 or name.endswith(("cls_token", "cls_pos"))
-        (no_decay if plain else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def compile_dense_parts(model: torch.nn.Module) -> None:
-    """``torch.compile`` the patch embedding and the transformer blocks in place (state-dict keys kept).
-
-    Grouping (FPS / KNN through :mod:`pointsd.ops`) stays eager: its kernels are not traceable.
-    """
-    model.encoder.compile()
-    model.blocks.compile()
+    return PointTransformerClassifier(num_classes, cfg.backbone)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
@@ -256,14 +178,48 @@ def classification_report(logits: torch.Tensor, labels: torch.Tensor, class_name
     }
 
 
-def _loader(dataset: Dataset, cfg: FinetuneConfig) -> DataLoader:
-    if len(dataset) < 2:
-        raise PointSDError(f"{dataset_source(dataset)}: the training set of task {cfg.task} has {len(dataset)} "
-                           "clouds; need at least 2")
-    # One seeded shuffling generator, which the loop checkpoints: a resumed run sees the same batches
-    # as an uninterrupted one, and every process (accelerate shares rank 0's) the same permutation.
-    return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerator: Accelerator) -> SupervisedTask:
+    """The classifier, its data and its evaluations under ``cfg.protocol`` (see the module docstring)."""
+    train_set, val_set = data.train, None
+    if cfg.protocol == "honest":
+        tr_idx, va_idx = stratified_split(dataset_labels(data.train), cfg.val_fraction, cfg.seed)
+        train_set, val_set = Subset(data.train, tr_idx.tolist()), Subset(data.train, va_idx.tolist())
+    model = build_classifier(len(data.class_names), cfg)
+    test_pool, test_labels = fps_pool(data.test, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size)
+    select_pool, select_labels = (test_pool, test_labels) if val_set is None else fps_pool(
+        val_set, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size)
+    select_key = "test_acc" if val_set is None else "val_acc"
+
+    def accuracy(model: torch.nn.Module, pool: torch.Tensor, labels: torch.Tensor) -> float:
+        logits = gathered_logits(accelerator, model, pool[:, :cfg.npoints], cfg.eval_batch_size)
+        return metrics.overall_accuracy(logits.argmax(1), labels)
+
+    def loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        points, labels = batch
+        points = augment_batch(transforms.fps_subsample(points, cfg.npoints, cfg.oversample), cfg.augment)
+        return F.cross_entropy(model(points).float(), labels, label_smoothing=cfg.label_smoothing)
+
+    def best(model: torch.nn.Module, saved: dict[str, Any]) -> dict[str, Any]:
+        logits = gathered_logits(accelerator, model, test_pool[:, :cfg.npoints], cfg.eval_batch_size)
+        test = classification_report(logits, test_labels, data.class_names)
+        if cfg.votes > 0:
+            voted = voting_logits(accelerator, model, test_pool, cfg.npoints, cfg.votes, cfg.eval_batch_size,
+                                  cfg.seed)
+            test["voting_acc"] = metrics.overall_accuracy(voted.argmax(1), test_labels)
+            test["votes"] = cfg.votes
+        found = {"test": test, "chance": {"overall_acc": metrics.majority_rate(test_labels)},
+                 "num_val": 0 if val_set is None else len(val_set), "num_test": len(test_labels)}
+        return found if val_set is None else {**found, "val_acc": float(saved["val_acc"])}
+
+    return SupervisedTask(
+        name=cfg.task, model=model, make_optimizer=lambda m: make_optimizer(m, cfg), train_set=train_set,
+        loss=loss, select=lambda m: {select_key: accuracy(m, select_pool, select_labels)}, select_key=select_key,
+        selection=("best epoch chosen on the TEST set (official code's protocol)" if val_set is None
+                   else f"best epoch chosen on a stratified validation split ({cfg.val_fraction:.0%} of train)"),
+        last_epoch=lambda m: {"last_epoch_acc": accuracy(m, test_pool, test_labels)},
+        best=best, shuffle_seed=cfg.seed, compile=cfg.compile,
+        meta={"num_processes": accelerator.num_processes, "grad_accum": cfg.grad_accum},
+    )
 
 
 def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
@@ -273,101 +229,10 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
     Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration, see
     :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is merged into the metrics.
     """
-    cfg.validate()
-    out = Path(cfg.out_dir)
-    finished = prepare_run_folder(out, {**asdict(cfg), **(extra or {})}, result="metrics.json",
-                                  overwrite=cfg.overwrite)
-    if finished is not None:
-        return finished
-    set_seed(cfg.seed)
-    accelerator = make_accelerator(cfg.device, cfg.mixed_precision, cfg.grad_accum)
-    device = accelerator.device
-
-    train_set, val_set = data.train, None
-    if cfg.protocol == "honest":
-        tr_idx, va_idx = stratified_split(dataset_labels(data.train), cfg.val_fraction, cfg.seed)
-        train_set, val_set = Subset(data.train, tr_idx.tolist()), Subset(data.train, va_idx.tolist())
-    model = build_classifier(len(data.class_names), cfg)
-    init_report = initialise(model, cfg.init)
-    optimizer = make_optimizer(model, cfg)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, _loader(train_set, cfg))
-    steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
-    if cfg.compile:
-        compile_dense_parts(accelerator.unwrap_model(model))
-
-    test_pool, test_labels = fps_pool(data.test, cfg.npoints, cfg.oversample, device, cfg.eval_batch_size)
-    select_pool, select_labels = (test_pool, test_labels) if val_set is None else fps_pool(
-        val_set, cfg.npoints, cfg.oversample, device, cfg.eval_batch_size)
-    select_key = "test_acc" if val_set is None else "val_acc"
-
-    def step_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        points, labels = batch
-        points = augment_batch(transforms.fps_subsample(points, cfg.npoints, cfg.oversample), cfg.augment)
-        return F.cross_entropy(model(points).float(), labels, label_smoothing=cfg.label_smoothing)
-
-    def eval_fn() -> dict[str, float]:
-        logits = gathered_logits(accelerator, model, select_pool[:, :cfg.npoints], cfg.eval_batch_size)
-        return {select_key: metrics.overall_accuracy(logits.argmax(1), select_labels)}
-
-    on_best = best_weights_saver(out / "best.pt", accelerator, model, select_key)
-
-    loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
-                          log_every=max(1, min(10, steps)), select_metric=select_key, progress=cfg.progress,
-                          max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed)
-    started = time.perf_counter()
-    state = train(accelerator, loop_cfg, modules={"model": model}, optimizer=optimizer, scheduler=scheduler,
-                  loader=loader, step_fn=step_fn, eval_fn=eval_fn, on_best=on_best)
-    train_seconds = time.perf_counter() - started
-
-    model.eval()
-    last_logits = gathered_logits(accelerator, model, test_pool[:, :cfg.npoints], cfg.eval_batch_size)
-    best = load_best_weights(out / "best.pt", accelerator, model)
-    test = classification_report(
-        gathered_logits(accelerator, model, test_pool[:, :cfg.npoints], cfg.eval_batch_size), test_labels,
-        data.class_names)
-    if cfg.votes > 0:
-        voted = voting_logits(accelerator, model, test_pool, cfg.npoints, cfg.votes, cfg.eval_batch_size, cfg.seed)
-        test["voting_acc"] = metrics.overall_accuracy(voted.argmax(1), test_labels)
-        test["votes"] = cfg.votes
-
-    result: dict[str, Any] = {
-        "task": cfg.task,
-        "init": cfg.init,
-        "init_report": init_report,
-        "protocol": cfg.protocol,
-        "selection": ("best epoch chosen on the TEST set (official code's protocol)" if val_set is None
-                      else f"best epoch chosen on a stratified validation split ({cfg.val_fraction:.0%} of train)"),
-        "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=device,
-                             data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision,
-                             num_processes=accelerator.num_processes, grad_accum=cfg.grad_accum),
-        "test": test,
-        "chance": {"overall_acc": metrics.majority_rate(test_labels)},
-        "selected_epoch": int(best["epoch"]),
-        "last_epoch": state.epoch,
-        "last_epoch_acc": metrics.overall_accuracy(last_logits.argmax(1), test_labels),
-        "num_train": len(train_set),
-        "num_val": 0 if val_set is None else len(val_set),
-        "num_test": len(test_labels),
-        "train_seconds_this_invocation": train_seconds,
-        "config": _jsonable(asdict(cfg)),
-        "command": cfg.command,
-    }
-    if val_set is not None:
-        result["val_acc"] = float(best["val_acc"])
-    result.update(extra or {})
-    if not accelerator.is_main_process:
-        return {}
-    atomic.write_json(out / "metrics.json", result)
-    return result
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+    return run_supervised(cfg, lambda accelerator: classification_task(cfg, data, accelerator),
+                          grad_accum=cfg.grad_accum, extra=extra,
+                          too_small=f"{dataset_source(data.train)}: the training set of task {cfg.task} has {{n}} "
+                                    "clouds; need at least 2")
 
 
 def load_task_data(task: str, data_root: Path | None, *, train_file: Path | None = None,

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from pointsd.errors import PointSDError, first_line
 from pointsd.models.checkpoints import load_state_file
-from pointsd.utils import atomic
+from pointsd.utils import atomic, json_io
 from pointsd.utils.run_info import set_seed
 
 
@@ -79,16 +79,16 @@ class MetricsLog:
             return
         kept: list[str] = []
         if resume_step is not None and path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip() and json.loads(line).get("step", 0) <= resume_step:
-                    kept.append(line)
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+            records = json_io.parse_json_lines("\n".join(lines), path)
+            kept = [line for line, record in zip(lines, records) if record.get("step", 0) <= resume_step]
         atomic.write_text(path, "".join(k + "\n" for k in kept))
 
     def write(self, record: Mapping[str, Any]) -> None:
         if not self.enabled:
             return
         with open(self.path, "a") as fh:
-            fh.write(json.dumps(record, default=atomic._json_default) + "\n")
+            fh.write(json_io.dumps(record, compact=True) + "\n")
 
 
 def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_accum: int = 1) -> Accelerator:
@@ -329,7 +329,7 @@ def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, acc
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "loop": {"epoch": state.epoch, "step": state.step, "best_score": state.best_score},
-        "best": json.dumps(state.best, default=atomic._json_default),
+        "best": json_io.dumps(state.best, compact=True),
         "rng": rng,
         "sampler": sampler.get_state() if sampler is not None else torch.empty(0, dtype=torch.uint8),
     })

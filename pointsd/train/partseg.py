@@ -13,14 +13,13 @@ reports test at that epoch and at the last one.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers.optimization import get_cosine_schedule_with_warmup
+from accelerate import Accelerator
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from pointsd.data import transforms
@@ -28,42 +27,21 @@ from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, ShapeNetPart
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
-from pointsd.train.finetune import PROTOCOLS, _jsonable, initialise, param_groups
-from pointsd.train.loop import LoopConfig, best_weights_saver, load_best_weights, make_accelerator, train
-from pointsd.utils import atomic
-from pointsd.utils.run_config import prepare_run_folder
-from pointsd.utils.run_info import run_metadata, set_seed
+from pointsd.train.supervised import SupervisedConfig, SupervisedTask, param_groups, run_supervised
 
 CATEGORIES = sorted(SEG_CLASSES)
 
 
-@dataclass
-class PartSegConfig:
+@dataclass(kw_only=True)
+class PartSegConfig(SupervisedConfig):
     """One part-segmentation run (SPEC §4 paper values as defaults)."""
 
-    out_dir: Path
-    init: str = "scratch"
-    protocol: str = "paper"
-    seed: int = 0
-    device: str = "auto"
-    mixed_precision: str = "no"
-    epochs: int = 300
     batch_size: int = 16
     eval_batch_size: int = 16
     lr: float = 2e-4
     weight_decay: float = 0.05
-    warmup_epochs: int = 10
-    grad_clip: float = 10.0
     npoints: int = 2048
-    augment: str = "scale_translate"
-    num_workers: int = 0
-    max_steps_per_epoch: int | None = None
-    profile: str = "default"
-    data_profile: str = "synthetic"
-    progress: bool = True
-    command: list[str] = field(default_factory=list)
     backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig(num_group=128))
-    overwrite: bool = False
 
 
 @dataclass
@@ -112,20 +90,9 @@ def majority_part_miou(split: EvalSet) -> dict[str, Any]:
     return metrics.miou_summary(ious, split.category.tolist(), CATEGORIES)
 
 
-def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
-    """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``."""
-    if cfg.protocol not in PROTOCOLS:
-        raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {cfg.protocol!r}")
-    cfg.backbone.validate(cfg.npoints)
+def partseg_task(cfg: PartSegConfig, data_root: Path, accelerator: Accelerator) -> SupervisedTask:
+    """The part-segmentation model, its splits and its evaluations under ``cfg.protocol``."""
     from pointsd.models.partseg import PointTransformerPartSeg
-
-    out = Path(cfg.out_dir)
-    finished = prepare_run_folder(out, asdict(cfg), result="metrics.json", overwrite=cfg.overwrite)
-    if finished is not None:
-        return finished
-    set_seed(cfg.seed)
-    accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
-    device = accelerator.device
 
     def split(name: str) -> ShapeNetPart:
         return ShapeNetPart(data_root, name, cfg.npoints)
@@ -135,69 +102,48 @@ def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     test = materialise(split("test"), what=f"{data_root}: ShapeNetPart split 'test'")
     select = materialise(split("val"), what=f"{data_root}: ShapeNetPart split 'val'") if honest else test
     select_key = "val_instance_miou" if honest else "test_instance_miou"
-
     # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
     depth = cfg.backbone.depth
-    model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), return_layers=None if depth >= 3 else tuple(range(depth)),
-                                    **cfg.backbone.kwargs())
-    init_report = initialise(model, cfg.init)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    if len(train_set) < 2:
-        raise PointSDError(f"ShapeNetPart under {data_root}: {len(train_set)} training shapes; need at least 2")
-    loader = DataLoader(train_set, batch_size=min(cfg.batch_size, len(train_set)), shuffle=True, drop_last=True,
-                        num_workers=cfg.num_workers)
-    steps = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model = PointTransformerPartSeg(NUM_PARTS, len(CATEGORIES), cfg.backbone,
+                                    return_layers=None if depth >= 3 else tuple(range(depth)))
 
-    def step_fn(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def miou(model: torch.nn.Module, split: EvalSet) -> dict[str, Any]:
+        return evaluate_miou(model, split, accelerator.device, cfg.eval_batch_size)
+
+    def loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         points, category, parts = batch
         if cfg.augment == "scale_translate":
             points = transforms.scale_translate(points)
         logits = model(points, category).float()
         return F.cross_entropy(logits.reshape(-1, NUM_PARTS), parts.reshape(-1))
 
-    def eval_fn() -> dict[str, float]:
-        summary = evaluate_miou(model, select, device, cfg.eval_batch_size)
+    def selected(model: torch.nn.Module) -> dict[str, float]:
+        summary = miou(model, select)
         prefix = select_key.split("_")[0]
         return {select_key: summary["instance_miou"], f"{prefix}_class_miou": summary["class_miou"]}
 
-    on_best = best_weights_saver(out / "best.pt", accelerator, model, select_key)
+    def last_epoch(model: torch.nn.Module) -> dict[str, Any]:
+        last = miou(model, test)
+        return {"last_epoch_instance_miou": last["instance_miou"], "last_epoch_class_miou": last["class_miou"]}
 
-    loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
-                          log_every=max(1, min(10, steps)), select_metric=select_key, progress=cfg.progress,
-                          max_steps_per_epoch=cfg.max_steps_per_epoch)
-    started = time.perf_counter()
-    state = train(accelerator, loop_cfg, modules={"model": model}, optimizer=optimizer, scheduler=scheduler,
-                  loader=loader, step_fn=step_fn, eval_fn=eval_fn, on_best=on_best)
-    train_seconds = time.perf_counter() - started
+    def best(model: torch.nn.Module, saved: dict[str, Any]) -> dict[str, Any]:
+        found = {"test": miou(model, test), "num_test": len(test.points),
+                 "chance": {k: v for k, v in majority_part_miou(test).items() if k != "per_category"}}
+        if honest:
+            found.update(val_instance_miou=float(saved[select_key]), num_val=len(select.points))
+        return found
 
-    model.eval()
-    last = evaluate_miou(model, test, device, cfg.eval_batch_size)
-    best = load_best_weights(out / "best.pt", accelerator, model)
-    result: dict[str, Any] = {
-        "task": "partseg",
-        "init": cfg.init,
-        "init_report": init_report,
-        "protocol": cfg.protocol,
-        "selection": ("best epoch by instance mIoU on the TEST set (official code's protocol), trained on train+val"
-                      if not honest else "best epoch by instance mIoU on the official val split, trained on train"),
-        "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=device,
-                             data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision),
-        "test": evaluate_miou(model, test, device, cfg.eval_batch_size),
-        "chance": {k: v for k, v in majority_part_miou(test).items() if k != "per_category"},
-        "selected_epoch": int(best["epoch"]),
-        "last_epoch": state.epoch,
-        "last_epoch_instance_miou": last["instance_miou"],
-        "last_epoch_class_miou": last["class_miou"],
-        "num_train": len(train_set),
-        "num_test": len(test.points),
-        "train_seconds_this_invocation": train_seconds,
-        "config": _jsonable(asdict(cfg)),
-        "command": cfg.command,
-    }
-    if honest:
-        result["val_instance_miou"] = float(best[select_key])
-        result["num_val"] = len(select.points)
-    atomic.write_json(out / "metrics.json", result)
-    return result
+    return SupervisedTask(
+        name="partseg", model=model, train_set=train_set, loss=loss, select=selected, select_key=select_key,
+        make_optimizer=lambda m: torch.optim.AdamW(param_groups(m, cfg.weight_decay), lr=cfg.lr),
+        selection=("best epoch by instance mIoU on the TEST set (official code's protocol), trained on train+val"
+                   if not honest else "best epoch by instance mIoU on the official val split, trained on train"),
+        last_epoch=last_epoch, best=best,
+    )
+
+
+def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
+    """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``
+    (``{}`` on processes other than the main one)."""
+    return run_supervised(cfg, lambda accelerator: partseg_task(cfg, data_root, accelerator),
+                          too_small=f"ShapeNetPart under {data_root}: {{n}} training shapes; need at least 2")

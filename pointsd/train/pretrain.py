@@ -7,8 +7,6 @@ A batch is a dict with ``points (B,N,3)`` and ``image (B,3,S,S)`` in [-1, 1].
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,25 +19,26 @@ from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset
 
+from pointsd.diffusion.resampler import ResamplerConfig
 from pointsd.diffusion.stable_diffusion import check_sd_folder, load_stable_diffusion
 from pointsd.diffusion.stage_models import (
     STAGE1_FILES,
-    ResamplerConfig,
     Stage1Model,
     Stage2Student,
-    Stage2Teacher,
     load_stage1,
     read_backbone_config,
     save_stage1,
     save_stage2,
 )
+from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
 from pointsd.train.loop import LoopConfig, make_accelerator, steps_per_epoch, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
-from pointsd.utils import atomic
+from pointsd.train.training_config import TrainingConfig
+from pointsd.utils import json_io
 from pointsd.utils.run_config import prepare_run_folder
 from pointsd.utils.run_info import run_metadata, set_seed
 
@@ -59,8 +58,8 @@ class NoiseConfig:
             raise PointSDError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
 
 
-@dataclass
-class PretrainConfig:
+@dataclass(kw_only=True)
+class PretrainConfig(TrainingConfig):
     """Everything one pre-training run needs (the CLI fills it from flags).
 
     ``probe_every``: probe every N optimiser steps, 0 = at the end of every epoch, None = never.
@@ -69,18 +68,14 @@ class PretrainConfig:
 
     stage: int
     sd_dir: Path
-    out_dir: Path
     data_root: Path | None = None
     render_root: Path | None = None
     stage1_dir: Path | None = None
-    epochs: int = 300
     batch_size: int = 64
     lr: float = 1.25e-4
     weight_decay: float = 1e-2
-    warmup_epochs: int = 10
     grad_clip: float = 1.0
     grad_accum: int = 1
-    npoints: int = 1024
     image_size: int = 64
     view: int = 0
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -89,16 +84,9 @@ class PretrainConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     probe_every: int | None = 500
     teacher_mode: str = "down"
-    device: str = "auto"
-    mixed_precision: str = "no"
-    seed: int = 0
-    num_workers: int = 0
     profile: str = "paper"
     data_profile: str = "real"
-    max_steps_per_epoch: int | None = None
     log_every: int = 10
-    progress: bool = True
-    overwrite: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the path or key that is wrong."""
@@ -211,7 +199,7 @@ def run_pretrain(
     sd = load_stable_diffusion(cfg.sd_dir)
     vae = sd.vae.to(accelerator.device)
     if cfg.stage == 1:
-        model = Stage1Model(cfg.backbone.build(), sd.unet)
+        model = Stage1Model(cfg.backbone, sd.unet)
         trained = {"backbone": model.backbone, "global_proj": model.global_proj,
                    "adapter_modules": model.adapter_modules()}
         teacher = None
@@ -219,7 +207,7 @@ def run_pretrain(
         teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
         teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
         teacher.to(accelerator.device)
-        model = Stage2Student(cfg.backbone.build(), teacher.target_dim, cfg.resampler)
+        model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
         trained = {"backbone": model.backbone, "resampler": model.resampler}
     params = [p for m in trained.values() for p in m.parameters()]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
@@ -290,25 +278,13 @@ def _write_summary(cfg: PretrainConfig, accelerator: Accelerator, state: Any) ->
         "final_loss": last_loss,
         "best_probe_acc": state.best_score if state.best else None,
         "best": state.best or None,
-        "config": _plain(asdict(cfg)),
+        "config": json_io.plain(asdict(cfg)),
     }
-    atomic.write_json(Path(cfg.out_dir) / "summary.json", summary)
+    json_io.write_json(Path(cfg.out_dir) / "summary.json", summary)
     return summary
 
 
 def _last_logged_loss(path: Path) -> float | None:
-    loss = None
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if "loss" in record:
-                loss = float(record["loss"])
-    return loss
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
+    records = json_io.parse_json_lines(path.read_text(), path) if path.is_file() else []
+    losses = [float(record["loss"]) for record in records if "loss" in record]
+    return losses[-1] if losses else None

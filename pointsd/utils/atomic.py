@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import shutil
 import tempfile
@@ -99,11 +98,6 @@ def write_text(target: str | os.PathLike, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def write_json(target: str | os.PathLike, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON (keys sorted, trailing newline)."""
-    write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
 def torch_save(target: str | os.PathLike, obj: Any) -> None:
     """Atomically ``torch.save`` ``obj`` (tensors, dicts, numbers only: loadable with weights_only)."""
     import torch
@@ -112,13 +106,3 @@ def torch_save(target: str | os.PathLike, obj: Any) -> None:
     torch.save(obj, buf)
     write_bytes(target, buf.getvalue())
 
-
-def _json_default(obj: Any) -> Any:
-    """Make numpy / torch scalars and paths JSON-serialisable."""
-    if hasattr(obj, "item") and callable(obj.item):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

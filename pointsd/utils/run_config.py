@@ -10,14 +10,13 @@ A run continued with the same configuration resumes; a finished one is left as i
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pointsd.errors import PointSDError, write_error
-from pointsd.utils import atomic
+from pointsd.utils import json_io
 
 RECORD = "run_config.json"
 NOT_CONFIGURATION = frozenset({
@@ -30,7 +29,7 @@ WAY_OUT = "use a new --out, or --overwrite to discard that run"
 def training_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration keys of ``config`` (a dataclass as a dict), as plain JSON values."""
     kept = {k: v for k, v in config.items() if k not in NOT_CONFIGURATION}
-    return json.loads(json.dumps(kept, sort_keys=True, default=atomic._json_default))
+    return json_io.plain(kept)
 
 
 def differences(recorded: Mapping[str, Any], wanted: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -41,7 +40,7 @@ def differences(recorded: Mapping[str, Any], wanted: Mapping[str, Any], prefix: 
         if isinstance(old, Mapping) and isinstance(new, Mapping):
             out += differences(old, new, f"{prefix}{key}.")
         elif old != new:
-            out.append(f"{prefix}{key}: {json.dumps(old)} → {json.dumps(new)}")
+            out.append(f"{prefix}{key}: {json_io.dumps(old, compact=True)} → {json_io.dumps(new, compact=True)}")
     return out
 
 
@@ -66,17 +65,17 @@ def prepare_run_folder(out: Path, config: Mapping[str, Any], *, result: str,
         if (out / "state").exists() or (out / result).exists():
             raise PointSDError(f"{out}: holds a run without {RECORD} (older pointsd), so its configuration "
                                f"is unknown; {WAY_OUT}")
-        atomic.write_json(record, {"config": wanted})
+        json_io.write_json(record, {"config": wanted})
         return None
     try:
-        recorded = json.loads(record.read_text())["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        recorded = json_io.read_json(record, "configuration record")["config"]
+    except (PointSDError, KeyError, TypeError) as err:
         raise PointSDError(f"{record}: unreadable configuration record; {WAY_OUT}") from err
     changed = differences(recorded, wanted)
     if changed:
         raise PointSDError(f"{out} was trained with another configuration ({'; '.join(changed)}); {WAY_OUT}")
     done = out / result
-    return json.loads(done.read_text()) if done.is_file() else None
+    return json_io.read_json(done, "result") if done.is_file() else None
 
 
 def _discard(out: Path) -> None:

@@ -20,7 +20,7 @@ TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_grou
 
 def _stage1(tiny_sd: Path, out: Path) -> Path:
     torch.manual_seed(0)
-    model = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet)
+    model = Stage1Model(TINY, load_stable_diffusion(tiny_sd).unet)
     with torch.no_grad():  # make the point tokens matter visibly
         model.global_proj.proj.weight.mul_(50)
     save_stage1(out, model, TINY)

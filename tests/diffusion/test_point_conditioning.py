@@ -8,12 +8,8 @@ import pytest
 import torch
 from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 
-from pointsd.diffusion.point_conditioning import (
-    GlobalProjection,
-    install_ip_adapter,
-    perceiver_resampler,
-    point_encoder_states,
-)
+from pointsd.diffusion.point_conditioning import GlobalProjection, install_ip_adapter, point_encoder_states
+from pointsd.diffusion.resampler import ResamplerConfig, perceiver_resampler
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion
 
 
@@ -75,7 +71,7 @@ def test_global_projection_and_resampler_shapes() -> None:
     tokens = proj(torch.randn(3, 96))
     assert tokens.shape == (3, 4, 64)
     assert torch.allclose(tokens.mean(-1), torch.zeros(3, 4), atol=1e-5)  # LayerNorm over the token width
-    resampler = perceiver_resampler(96, 80, dim=48, depth=2, dim_head=16, heads=3)
+    resampler = perceiver_resampler(96, 80, ResamplerConfig(dim=48, depth=2, dim_head=16, heads=3))
     out = resampler(torch.randn(3, 1, 96))
     assert out.shape == (3, 1, 80)
     assert torch.allclose(out.std(-1, unbiased=False), torch.ones(3, 1), atol=1e-3)  # final LayerNorm

@@ -8,8 +8,8 @@ import torch
 
 from pointsd.diffusion.point_conditioning import point_encoder_states
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion
-from pointsd.diffusion.stage_models import Stage1Model, Stage2Teacher, full_forward_feature
-from pointsd.diffusion.teacher import down_path_feature
+from pointsd.diffusion.stage_models import Stage1Model
+from pointsd.diffusion.teacher import Stage2Teacher, down_path_feature, full_forward_feature
 from pointsd.models.config import BackboneConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
@@ -17,7 +17,7 @@ TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_grou
 
 
 def test_down_path_equals_hooked_full_forward(tiny_sd: Path) -> None:
-    model = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet).eval()
+    model = Stage1Model(TINY, load_stable_diffusion(tiny_sd).unet).eval()
     torch.manual_seed(0)
     latents = torch.randn(3, 4, 8, 8)
     states = point_encoder_states(torch.randn(3, 4, 64))
@@ -31,7 +31,7 @@ def test_down_path_equals_hooked_full_forward(tiny_sd: Path) -> None:
 
 
 def test_teacher_modes_agree_and_stay_frozen(tiny_sd: Path) -> None:
-    stage1 = Stage1Model(TINY.build(), load_stable_diffusion(tiny_sd).unet)
+    stage1 = Stage1Model(TINY, load_stable_diffusion(tiny_sd).unet)
     torch.manual_seed(0)
     points = torch.randn(2, 64, 3)
     neighborhood, center = stage1.backbone.group(points)

@@ -9,7 +9,7 @@ from pointsd.models.config import BackboneConfig
 
 
 def test_shapes(tiny, points):
-    model = PointTransformer(**tiny).eval()
+    model = PointTransformer(BackboneConfig(**tiny)).eval()
     global_feature, tokens = model(points)
     assert global_feature.shape == (2, model.global_dim) == (2, 96)
     assert tokens.shape == (2, 1 + 16, 48)
@@ -18,7 +18,7 @@ def test_shapes(tiny, points):
 
 
 def test_grouped_path_equals_normal_path(tiny, points):
-    model = PointTransformer(**tiny).eval()
+    model = PointTransformer(BackboneConfig(**tiny)).eval()
     grouped = model.group(points)
     a, ta = model(points)
     b, tb = model(points, grouped=grouped)
@@ -26,7 +26,7 @@ def test_grouped_path_equals_normal_path(tiny, points):
 
 
 def test_patch_invariants(tiny, points):
-    model = PointTransformer(**tiny)
+    model = PointTransformer(BackboneConfig(**tiny))
     neighborhood, center = model.group(points)
     K = tiny["group_size"]
     assert neighborhood.shape == (2, 16, K, 3) and center.shape == (2, 16, 3)
@@ -46,15 +46,15 @@ def test_patch_invariants(tiny, points):
 
 
 def test_center_starts_at_first_point(tiny, points):
-    _, center = PointTransformer(**tiny).group(points)
+    _, center = PointTransformer(BackboneConfig(**tiny)).group(points)
     assert torch.equal(center[:, 0], points[:, 0])
 
 
 def test_drop_path_schedule_linear():
-    model = PointTransformer(trans_dim=48, depth=5, num_heads=2, drop_path_rate=0.2)
+    model = PointTransformer(BackboneConfig(trans_dim=48, depth=5, num_heads=2, drop_path_rate=0.2))
     rates = [block.drop_path.p for block in model.blocks.blocks]
     assert rates == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2])
-    assert PointTransformer(trans_dim=48, depth=1, num_heads=2).blocks.blocks[0].drop_path.p == 0.0
+    assert PointTransformer(BackboneConfig(trans_dim=48, depth=1, num_heads=2)).blocks.blocks[0].drop_path.p == 0.0
 
 
 def test_drop_path_behaviour():
@@ -68,7 +68,7 @@ def test_drop_path_behaviour():
 
 
 def test_train_mode_is_stochastic_eval_is_not(tiny, points):
-    model = PointTransformer(**dict(tiny, drop_path_rate=0.5))
+    model = PointTransformer(BackboneConfig(**dict(tiny, drop_path_rate=0.5)))
     torch.manual_seed(0)
     model.train()
     a, _ = model(points)
@@ -79,8 +79,8 @@ def test_train_mode_is_stochastic_eval_is_not(tiny, points):
 
 
 def test_bad_heads():
-    with pytest.raises(ValueError, match="num_heads"):
-        PointTransformer(trans_dim=50, num_heads=6)
+    with pytest.raises(PointSDError, match="num_heads"):
+        PointTransformer(BackboneConfig(trans_dim=50, num_heads=6))
 
 
 def test_backbone_config_names_the_bad_field():

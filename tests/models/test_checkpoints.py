@@ -10,12 +10,13 @@ from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import is_backbone_key, load_pretrained, load_state_file, save_backbone
 from pointsd.models.classifier import PointTransformerClassifier
+from pointsd.models.config import BackboneConfig
 
 
 def _trained_backbone(tiny: dict, points: torch.Tensor) -> PointTransformer:
     """A backbone with non-default weights and BN statistics."""
     torch.manual_seed(1)
-    model = PointTransformer(**tiny)
+    model = PointTransformer(BackboneConfig(**tiny))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.1)
@@ -38,7 +39,7 @@ def _trained_backbone(tiny: dict, points: torch.Tensor) -> PointTransformer:
 )
 def test_layouts_load_all_backbone_keys(tiny, points, wrap):
     source = _trained_backbone(tiny, points)
-    target = PointTransformerClassifier(cls_dim=4, **tiny).eval()
+    target = PointTransformerClassifier(4, BackboneConfig(**tiny)).eval()
     report = load_pretrained(target, wrap(source.state_dict()))
     assert report.loaded == len(source.state_dict())
     assert report.unexpected == [] and report.mismatched == []
@@ -48,7 +49,7 @@ def test_layouts_load_all_backbone_keys(tiny, points, wrap):
 
 def test_load_changes_weights(tiny, points):
     source = _trained_backbone(tiny, points)
-    target = PointTransformerClassifier(cls_dim=4, **tiny).eval()
+    target = PointTransformerClassifier(4, BackboneConfig(**tiny)).eval()
     before = target.reduce_dim.weight.clone()
     assert not torch.allclose(target.features(points)[0], source(points)[0])
     load_pretrained(target, source.state_dict())
@@ -59,7 +60,7 @@ def test_load_changes_weights(tiny, points):
 
 def test_save_backbone_round_trip_pt_and_safetensors(tiny, points, tmp_path):
     torch.manual_seed(2)
-    trained = PointTransformerClassifier(cls_dim=4, **tiny)
+    trained = PointTransformerClassifier(4, BackboneConfig(**tiny))
     trained.train()
     trained(points)
     trained.eval()
@@ -69,15 +70,15 @@ def test_save_backbone_round_trip_pt_and_safetensors(tiny, points, tmp_path):
     assert set(plain) == {k for k in trained.state_dict() if is_backbone_key(k)}
     assert not any(k.startswith("cls_head_finetune") for k in plain)
     for name in ["ckpt-stage2.pt", "ckpt-stage2.safetensors"]:
-        fresh = PointTransformerClassifier(cls_dim=9, **tiny).eval()
+        fresh = PointTransformerClassifier(9, BackboneConfig(**tiny)).eval()
         report = load_pretrained(fresh, tmp_path / name)
         assert report.loaded == len(plain)
         assert torch.equal(fresh.features(points)[0], trained.features(points)[0])
 
 
 def test_head_of_other_class_count_is_not_loaded(tiny):
-    finetuned = PointTransformerClassifier(cls_dim=15, **tiny)
-    target = PointTransformerClassifier(cls_dim=40, **tiny)
+    finetuned = PointTransformerClassifier(15, BackboneConfig(**tiny))
+    target = PointTransformerClassifier(40, BackboneConfig(**tiny))
     head_before = target.cls_head_finetune[0].weight.clone()
     report = load_pretrained(target, {"base_model": finetuned.state_dict()})
     assert set(report.mismatched) == {"cls_head_finetune.8.weight", "cls_head_finetune.8.bias"}
@@ -86,26 +87,26 @@ def test_head_of_other_class_count_is_not_loaded(tiny):
 
 
 def test_mae_decoder_keys_reported_unexpected(tiny):
-    backbone = PointTransformer(**tiny).state_dict()
+    backbone = PointTransformer(BackboneConfig(**tiny)).state_dict()
     ckpt = {f"module.MAE_encoder.{k}": v for k, v in backbone.items()}
     ckpt["module.MAE_decoder.blocks.blocks.0.norm1.weight"] = torch.ones(tiny["trans_dim"])
     ckpt["module.mask_token"] = torch.zeros(1, 1, tiny["trans_dim"])
-    report = load_pretrained(PointTransformer(**tiny), {"base_model": ckpt})
+    report = load_pretrained(PointTransformer(BackboneConfig(**tiny)), {"base_model": ckpt})
     assert set(report.unexpected) == {"MAE_decoder.blocks.blocks.0.norm1.weight", "mask_token"}
     assert report.missing == []
 
 
 def test_wrong_trans_dim_names_mismatched_keys(tiny, tmp_path):
-    save_backbone(PointTransformer(**tiny), tmp_path / "small.pt")
+    save_backbone(PointTransformer(BackboneConfig(**tiny)), tmp_path / "small.pt")
     bigger = dict(tiny, trans_dim=64)
     with pytest.raises(PointSDError, match=r"small\.pt.*reduce_dim\.weight \(48, 32\) vs model \(64, 32\)"):
-        load_pretrained(PointTransformerClassifier(cls_dim=3, **bigger), tmp_path / "small.pt")
+        load_pretrained(PointTransformerClassifier(3, BackboneConfig(**bigger)), tmp_path / "small.pt")
 
 
 def test_no_backbone_key_is_an_error(tmp_path):
     torch.save({"something.weight": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(PointSDError, match="other.pt.*no backbone key"):
-        load_pretrained(PointTransformer(trans_dim=48, depth=1, num_heads=2), tmp_path / "other.pt")
+        load_pretrained(PointTransformer(BackboneConfig(trans_dim=48, depth=1, num_heads=2)), tmp_path / "other.pt")
 
 
 def test_not_a_state_dict(tmp_path):
@@ -114,11 +115,11 @@ def test_not_a_state_dict(tmp_path):
         load_state_file(tmp_path / "list.pt")
     torch.save({"epoch": 3, "optimizer": {"lr": 0.1}}, tmp_path / "meta.pt")
     with pytest.raises(PointSDError, match="meta.pt.*not a state dict"):
-        load_pretrained(PointTransformer(trans_dim=48, depth=1, num_heads=2), tmp_path / "meta.pt")
+        load_pretrained(PointTransformer(BackboneConfig(trans_dim=48, depth=1, num_heads=2)), tmp_path / "meta.pt")
 
 
 def test_truncated_file_refused(tiny, tmp_path):
-    save_backbone(PointTransformer(**tiny), tmp_path / "full.pt")
+    save_backbone(PointTransformer(BackboneConfig(**tiny)), tmp_path / "full.pt")
     data = (tmp_path / "full.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     (tmp_path / "cut.safetensors").write_bytes((tmp_path / "full.safetensors").read_bytes()[:100])
@@ -141,7 +142,7 @@ def test_pickle_with_code_refused(tmp_path, monkeypatch):
         pickle.dump({"x": _Payload()}, fh)
     for name in ["evil.pt", "evil.pth"]:
         with pytest.raises(PointSDError, match=f"{name}.*refused"):
-            load_pretrained(PointTransformer(trans_dim=48, depth=1, num_heads=2), tmp_path / name)
+            load_pretrained(PointTransformer(BackboneConfig(trans_dim=48, depth=1, num_heads=2)), tmp_path / name)
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
 
 
@@ -154,7 +155,7 @@ def test_compiled_model_is_looked_through(tiny, points, tmp_path):
     source = _trained_backbone(tiny, points)
     save_backbone(torch.compile(source), tmp_path / "c.pt")
     assert set(load_state_file(tmp_path / "c.pt")) == set(source.state_dict())
-    target = PointTransformer(**tiny).eval()
+    target = PointTransformer(BackboneConfig(**tiny)).eval()
     report = load_pretrained(torch.compile(target), tmp_path / "c.pt")
     assert report.missing == [] and report.loaded == len(source.state_dict())
     assert torch.equal(target.reduce_dim.weight, source.reduce_dim.weight)
@@ -173,7 +174,7 @@ def _point_mae_checkpoint(mae_kwargs: dict, points: torch.Tensor) -> dict:
 
 def test_point_mae_layout_loads_without_reduce_dim(tiny, points):
     mae = dict(tiny, encoder_dims=tiny["trans_dim"], reduce_dim=False)
-    target = PointTransformerClassifier(cls_dim=4, **mae).eval()
+    target = PointTransformerClassifier(4, BackboneConfig(**mae)).eval()
     assert not any(k.startswith("reduce_dim.") for k in target.state_dict())
     ckpt = _point_mae_checkpoint(mae, points)
     report = load_pretrained(target, ckpt)
@@ -188,7 +189,7 @@ def test_point_mae_layout_loads_without_reduce_dim(tiny, points):
 def test_point_mae_layout_into_reduce_dim_model_is_refused(tiny, points, model_encoder_dims):
     """Also when the shapes happen to fit: a random reduce_dim between pre-trained layers is no load."""
     mae = dict(tiny, encoder_dims=tiny["trans_dim"], reduce_dim=False)
-    model = PointTransformerClassifier(cls_dim=4, **dict(tiny, encoder_dims=model_encoder_dims))
+    model = PointTransformerClassifier(4, BackboneConfig(**dict(tiny, encoder_dims=model_encoder_dims)))
     with pytest.raises(PointSDError, match=rf"no reduce_dim.*--no-reduce-dim --encoder-dims {tiny['trans_dim']}"):
         load_pretrained(model, _point_mae_checkpoint(mae, points))
 
@@ -197,9 +198,9 @@ def test_reduce_dim_checkpoint_into_point_mae_layout_is_refused(tiny, points):
     mae = dict(tiny, encoder_dims=tiny["trans_dim"], reduce_dim=False)
     ckpt = _trained_backbone(dict(tiny, encoder_dims=tiny["trans_dim"]), points).state_dict()
     with pytest.raises(PointSDError, match="drop --no-reduce-dim"):
-        load_pretrained(PointTransformerClassifier(cls_dim=4, **mae), ckpt)
+        load_pretrained(PointTransformerClassifier(4, BackboneConfig(**mae)), ckpt)
 
 
 def test_without_reduce_dim_encoder_must_match_width(tiny):
-    with pytest.raises(ValueError, match="encoder_dims 32 must equal trans_dim 48"):
-        PointTransformer(**dict(tiny, reduce_dim=False))
+    with pytest.raises(PointSDError, match="encoder_dims == trans_dim, got encoder_dims 32 and trans_dim 48"):
+        PointTransformer(BackboneConfig(**dict(tiny, reduce_dim=False)))

@@ -4,11 +4,12 @@ import torch
 
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.classifier import PointTransformerClassifier
+from pointsd.models.config import BackboneConfig
 
 
 def test_logits_shape_and_features(tiny, points):
     torch.manual_seed(0)
-    model = PointTransformerClassifier(cls_dim=7, **tiny).eval()
+    model = PointTransformerClassifier(7, BackboneConfig(**tiny)).eval()
     logits = model(points)
     assert logits.shape == (2, 7)
     global_feature, tokens = model.features(points)
@@ -18,8 +19,8 @@ def test_logits_shape_and_features(tiny, points):
 
 
 def test_state_dict_keys_are_backbone_keys_plus_head(tiny):
-    model = PointTransformerClassifier(cls_dim=5, **tiny)
-    backbone_keys = set(PointTransformer(**tiny).state_dict())
+    model = PointTransformerClassifier(5, BackboneConfig(**tiny))
+    backbone_keys = set(PointTransformer(BackboneConfig(**tiny)).state_dict())
     keys = set(model.state_dict())
     head = keys - backbone_keys
     assert backbone_keys <= keys
@@ -31,7 +32,7 @@ def test_state_dict_keys_are_backbone_keys_plus_head(tiny):
 
 
 def test_official_key_names_default_size():
-    keys = set(PointTransformerClassifier(cls_dim=40).state_dict())
+    keys = set(PointTransformerClassifier(40).state_dict())
     for key in [
         "encoder.first_conv.0.weight", "encoder.first_conv.1.running_var", "encoder.first_conv.3.weight",
         "encoder.second_conv.0.weight", "encoder.second_conv.1.weight", "encoder.second_conv.3.bias",
@@ -46,7 +47,7 @@ def test_official_key_names_default_size():
 
 
 def test_train_mode_backward(tiny, points):
-    model = PointTransformerClassifier(cls_dim=3, **tiny).train()
+    model = PointTransformerClassifier(3, BackboneConfig(**tiny)).train()
     loss = torch.nn.functional.cross_entropy(model(points), torch.tensor([0, 2]))
     loss.backward()
     assert model.encoder.first_conv[0].weight.grad is not None

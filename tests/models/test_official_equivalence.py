@@ -16,6 +16,7 @@ import torch
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import load_pretrained, save_backbone
 from pointsd.models.classifier import PointTransformerClassifier
+from pointsd.models.config import BackboneConfig
 from pointsd.models.partseg import PointTransformerPartSeg
 from pointsd.ops import reference
 
@@ -171,29 +172,29 @@ def cloud(seed: int, n: int = 256) -> torch.Tensor:
 @pytest.mark.parametrize("cfg", CONFIGS, ids=["tiny", "wide"])
 def test_backbone_and_classifier_match_official(cfg, tmp_path):
     torch.manual_seed(0)
-    source = randomise(PointTransformerClassifier(cls_dim=5, **cfg), seed=1)
+    source = randomise(PointTransformerClassifier(5, BackboneConfig(**cfg)), seed=1)
     sd = {k: v.clone() for k, v in source.state_dict().items()}
     torch.save({"base_model": {f"module.{k}": v for k, v in sd.items()}, "epoch": 300}, tmp_path / "official.pth")
     save_backbone(source, tmp_path / "ckpt-stage2.pt")
     points = cloud(2)
     want_global, want_logits = official_global(points, sd, cfg), official_logits(points, sd, cfg)
 
-    backbone = PointTransformer(**cfg).eval()
+    backbone = PointTransformer(BackboneConfig(**cfg)).eval()
     load_pretrained(backbone, tmp_path / "ckpt-stage2.pt")
     got_global, got_tokens = backbone(points)
     assert torch.allclose(got_global, want_global, atol=ATOL)
     assert torch.allclose(got_tokens, official_tokens(points, sd, cfg)[0], atol=ATOL)
 
-    classifier = PointTransformerClassifier(cls_dim=5, **cfg).eval()
+    classifier = PointTransformerClassifier(5, BackboneConfig(**cfg)).eval()
     report = load_pretrained(classifier, tmp_path / "official.pth", backbone_only=False)
     assert report.missing == [] and report.unexpected == []
     assert torch.allclose(classifier(points), want_logits, atol=ATOL)
-    assert (want_logits - official_logits(points, PointTransformerClassifier(5, **cfg).state_dict(), cfg)).abs().max() > 1e-3
+    assert (want_logits - official_logits(points, PointTransformerClassifier(5, BackboneConfig(**cfg)).state_dict(), cfg)).abs().max() > 1e-3
 
 
 def test_grouped_path_equals_official_grouping():
     cfg = CONFIGS[0]
-    model = randomise(PointTransformer(**cfg), seed=3)
+    model = randomise(PointTransformer(BackboneConfig(**cfg)), seed=3)
     points = cloud(4)
     neighborhood, center = group(points, cfg["num_group"], cfg["group_size"])
     got_n, got_c = model.group(points)
@@ -204,9 +205,11 @@ def test_grouped_path_equals_official_grouping():
 def test_partseg_matches_official(tmp_path):
     cfg = dict(CONFIGS[0], depth=3, return_layers=(0, 1, 2))
     torch.manual_seed(0)
-    pretrained = randomise(PointTransformer(**{k: v for k, v in cfg.items() if k != "return_layers"}), seed=5)
+    backbone = BackboneConfig(**{k: v for k, v in cfg.items() if k != "return_layers"})
+    pretrained = randomise(PointTransformer(backbone), seed=5)
     save_backbone(pretrained, tmp_path / "ckpt-stage2.pt")
-    model = PointTransformerPartSeg(num_parts=7, num_categories=4, fp_dims=(40, 24), **cfg)
+    model = PointTransformerPartSeg(num_parts=7, num_categories=4, config=backbone, fp_dims=(40, 24),
+                                    return_layers=cfg["return_layers"])
     load_pretrained(model, tmp_path / "ckpt-stage2.pt")
     head = {k: v for k, v in model.state_dict().items() if k.startswith(("propagation_0", "label_conv", "convs", "bns"))}
     model.load_state_dict(randomise_dict(head, seed=6), strict=False)

@@ -5,12 +5,13 @@ import torch
 
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import load_pretrained, save_backbone
+from pointsd.models.config import BackboneConfig
 from pointsd.models.partseg import FeaturePropagation, PointTransformerPartSeg
 
 
 @pytest.fixture
 def seg_kwargs(tiny) -> dict:
-    return dict(tiny, depth=3, num_parts=6, num_categories=3, fp_dims=(64, 32))
+    return dict(config=BackboneConfig(**dict(tiny, depth=3)), num_parts=6, num_categories=3, fp_dims=(64, 32))
 
 
 def test_logits_shape_and_paper_widths(seg_kwargs, points):
@@ -41,8 +42,8 @@ def test_category_changes_logits(seg_kwargs, points):
     assert torch.equal(a[1], b[1])
 
 
-def test_patch_features_are_normed_block_outputs(seg_kwargs, points):
-    model = PointTransformerPartSeg(**dict(seg_kwargs, depth=4), return_layers=(1, 3)).eval()
+def test_patch_features_are_normed_block_outputs(seg_kwargs, tiny, points):
+    model = PointTransformerPartSeg(**dict(seg_kwargs, config=BackboneConfig(**dict(tiny, depth=4))), return_layers=(1, 3)).eval()
     neighborhood, center = model.group(points)
     features = model.patch_features(neighborhood, center)
     assert features.shape == (2, 2 * 48, 16)
@@ -74,8 +75,7 @@ def test_feature_propagation_inverse_squared_distance():
 
 def test_loads_backbone_without_cls_token(seg_kwargs, points, tmp_path):
     torch.manual_seed(3)
-    backbone = PointTransformer(**{k: seg_kwargs[k] for k in ["trans_dim", "depth", "num_heads", "group_size",
-                                                              "num_group", "encoder_dims"]}).eval()
+    backbone = PointTransformer(seg_kwargs["config"]).eval()
     save_backbone(backbone, tmp_path / "ckpt-stage2.pt")
     model = PointTransformerPartSeg(**seg_kwargs).eval()
     report = load_pretrained(model, tmp_path / "ckpt-stage2.pt")
@@ -98,8 +98,8 @@ def test_backward(seg_kwargs, points):
     assert model.label_conv[0].weight.grad.abs().sum() > 0
 
 
-def test_bad_return_layers(seg_kwargs):
+def test_bad_return_layers(seg_kwargs, tiny):
     with pytest.raises(ValueError, match="return_layers"):
         PointTransformerPartSeg(**seg_kwargs, return_layers=(2, 1))
     with pytest.raises(ValueError, match="depth"):
-        PointTransformerPartSeg(**dict(seg_kwargs, depth=2))
+        PointTransformerPartSeg(**dict(seg_kwargs, config=BackboneConfig(**dict(tiny, depth=2))))

@@ -6,12 +6,15 @@ import json
 
 import torch
 
+from pointsd.bench import ops as bench_ops
 from pointsd.bench.ops import FULL_BATCH, CdistTopk, Row, evaluate_targets
 from pointsd.cli import main
 from pointsd.ops import reference
 
 
-def test_bench_ops_quick_json(capsys):
+def test_bench_ops_quick_json(capsys, monkeypatch, step_clock):
+    # Per case and repeat on the CPU: the reference, the cpu backend through the public ops, then straight.
+    monkeypatch.setattr(bench_ops, "time", step_clock([0.008, 0.002, 0.0005]))
     assert main(["bench", "ops", "--quick", "--json", "--repeats", "1"]) == 0
     assert torch.is_grad_enabled()  # the command leaves no global state behind
     report = json.loads(capsys.readouterr().out)
@@ -24,8 +27,8 @@ def test_bench_ops_quick_json(capsys):
     assert len(rows) == 16
     for r in rows:
         assert r["exact"] is True and r["batch"] == 1
-        assert r["median_ms"] > 0 and r["speedup"] > 0
-        assert (r["kernel_ms"] is None) == (r["impl"] == "reference")
+        reference = r["impl"] == "reference"
+        assert (r["median_ms"], r["kernel_ms"], r["speedup"]) == ((8.0, None, 1.0) if reference else (2.0, 0.5, 4.0))
     assert report["targets"] == []  # targets are judged at the full batch only
 
 

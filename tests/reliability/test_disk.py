@@ -9,7 +9,7 @@ import json
 import pytest
 
 from pointsd.errors import PointSDError
-from pointsd.utils import atomic
+from pointsd.utils import atomic, json_io
 from tests.reliability.conftest import finetune_argv, tmpfs
 
 
@@ -59,4 +59,4 @@ def test_refused_write_names_the_target(tmp_path, monkeypatch, code, hint):
 
     monkeypatch.setattr(atomic.tempfile, "mkdtemp", refuse)
     with pytest.raises(PointSDError, match=rf"cannot write {tmp_path / 'x.json'}: refused; .*{hint}"):
-        atomic.write_json(tmp_path / "x.json", {})
+        json_io.write_json(tmp_path / "x.json", {})

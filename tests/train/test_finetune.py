@@ -15,7 +15,7 @@ from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import save_backbone
 from pointsd.models.config import BackboneConfig
 from pointsd.train import finetune as ft
-from pointsd.train import loop
+from pointsd.train import loop, supervised
 from tests.cli_flags import FINETUNE
 
 TINY = {"npoints": 64, "batch_size": 8, "eval_batch_size": 16, "warmup_epochs": 0, "lr": 0.01, "progress": False,
@@ -125,7 +125,7 @@ def test_pretrained_checkpoint_changes_initial_weights(tmp_path):
     save_backbone(donor, tmp_path / "ckpt.pt")
     model = ft.build_classifier(4, c)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    report = ft.initialise(model, str(tmp_path / "ckpt.pt"))
+    report = supervised.initialise(model, str(tmp_path / "ckpt.pt"))
     after = model.state_dict()
     assert report["loaded"] > 0 and report["mismatched"] == 0
     assert torch.equal(after["blocks.blocks.0.attn.qkv.weight"], donor.state_dict()["blocks.blocks.0.attn.qkv.weight"])

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from pointsd.diffusion.stable_diffusion import load_stable_diffusion, write_tiny_sd
-from pointsd.diffusion.stage_models import ResamplerConfig, Stage1Model, Stage2Student, Stage2Teacher
+from pointsd.diffusion.resampler import ResamplerConfig
+from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
+from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import load_pretrained
 from pointsd.models.classifier import PointTransformerClassifier
@@ -76,7 +78,7 @@ def _overfit(loss_fn, params, steps: int = 8) -> list[float]:
 def test_stage1_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
     sd = load_stable_diffusion(sd_dir)
     torch.manual_seed(0)
-    model = Stage1Model(TINY.build(), sd.unet)
+    model = Stage1Model(TINY, sd.unet)
     batch = _batch()
     params = [p for p in model.parameters() if p.requires_grad]
     losses = _overfit(lambda: stage1_loss(model, sd.vae, sd.noise_scheduler, batch, NoiseConfig(mix_prob=0.5)), params)
@@ -86,8 +88,8 @@ def test_stage1_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
 def test_stage2_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
     sd = load_stable_diffusion(sd_dir)
     torch.manual_seed(0)
-    teacher = Stage2Teacher(Stage1Model(TINY.build(), sd.unet))
-    student = Stage2Student(TINY.build(), teacher.target_dim, RESAMPLER)
+    teacher = Stage2Teacher(Stage1Model(TINY, sd.unet))
+    student = Stage2Student(TINY, teacher.target_dim, RESAMPLER)
     batch = _batch()
     losses = _overfit(lambda: stage2_loss(student, teacher, sd.vae, batch, 0.5), list(student.parameters()))
     assert losses[-1] < 0.8 * losses[0], losses
@@ -109,7 +111,7 @@ def test_stage1_then_stage2_end_to_end(sd_dir: Path, tmp_path: Path) -> None:
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
     assert all({"loss", "lr"} <= set(r) for r in records if "loss" in r)
     assert sum("probe_acc" in r for r in records) == 2
-    clf = PointTransformerClassifier(cls_dim=5, **vars(TINY))
+    clf = PointTransformerClassifier(5, TINY)
     report = load_pretrained(clf, tmp_path / "s2" / "ckpt-stage2.pt")
     assert not [k for k in report.missing if not k.startswith("cls_head_finetune")]
     state = torch.load(tmp_path / "s2" / "ckpt-stage2.pt", weights_only=True)

@@ -14,6 +14,7 @@ from pointsd.data.shapenetpart import SEG_CLASSES, SYNSETS
 from pointsd.data.synth import shapes
 from pointsd.data.synth import writers as w
 from pointsd.data.synth.sizes import SynthSizes
+from pointsd.utils import json_io
 
 MODELNET40_CLASSES = (
     "airplane bathtub bed bench bookshelf bottle bowl car chair cone cup curtain desk door dresser "
@@ -59,8 +60,9 @@ def write_shapenet55(root: Path, sizes: SynthSizes, rng: np.random.Generator) ->
     for split, names in lists.items():
         w.write_lines(base / "ShapeNet-55" / f"{split}.txt", names)
     counts = {s: sum(n.startswith(s) for n in lists["train"] + lists["test"]) for s, _ in synsets}
-    w.write_json(base / "shapenet-55_taxonomy.json",
-                 [{"synsetId": s, "name": n, "children": [], "numInstances": counts[s]} for s, n in synsets])
+    json_io.write_json(base / "shapenet-55_taxonomy.json",
+                       [{"synsetId": s, "name": n, "children": [], "numInstances": counts[s]} for s, n in synsets],
+                       compact=True)
 
 
 def write_modelnet40(root: Path, sizes: SynthSizes, rng: np.random.Generator) -> list[shapes.Recipe]:
@@ -179,7 +181,8 @@ def write_shapenetpart(root: Path, sizes: SynthSizes, rng: np.random.Generator) 
     w.write_lines(folder / "synsetoffset2category.txt", [f"{c}\t{SYNSETS[c]}" for c in sorted(SEG_CLASSES)])
     for split, entries in splits.items():
         order = rng.permutation(len(entries))
-        w.write_json(folder / "train_test_split" / f"shuffled_{split}_file_list.json", [entries[i] for i in order])
+        json_io.write_json(folder / "train_test_split" / f"shuffled_{split}_file_list.json",
+                           [entries[i] for i in order], compact=True)
 
 
 def synthesize(out: Path, sizes: SynthSizes, seed: int) -> None:

@@ -6,7 +6,6 @@ Each function takes arrays and writes files laid out and typed like the public d
 from __future__ import annotations
 
 import io
-import json
 import pickle
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,11 +46,6 @@ def write_h5(path: Path, arrays: dict[str, np.ndarray]) -> None:
         with h5py.File(tmp, "w", track_order=False) as fh:
             for key, value in arrays.items():
                 fh.create_dataset(key, data=value, track_times=False)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Compact JSON as the public split files are written."""
-    write_text(path, json.dumps(obj))
 
 
 def write_modelnet_txt(path: Path, xyz: np.ndarray, normals: np.ndarray) -> None:

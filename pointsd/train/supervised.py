@@ -1,0 +1,202 @@
+"""The supervised runner shared by classification fine-tuning and part segmentation (SPEC §4).
+
+A task builds its data and model (:class:`SupervisedTask`) once the run folder, the seed and the
+accelerator are ready. The runner then loads ``--init`` into the model, trains it through the one
+loop (:mod:`pointsd.train.loop`) under a cosine schedule with warm-up, keeps the best weights by the
+task's selection metric, evaluates the last epoch's and the best weights, and writes ``metrics.json``
+(main process only; the other processes return ``{}``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from accelerate import Accelerator, PartialState
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from torch.utils.data import DataLoader, Dataset
+
+from pointsd.errors import PointSDError
+from pointsd.models.config import BackboneConfig
+from pointsd.train.loop import (
+    LoopConfig,
+    best_weights_saver,
+    load_best_weights,
+    make_accelerator,
+    steps_per_epoch,
+    train,
+)
+from pointsd.train.presets import PROTOCOLS
+from pointsd.train.training_config import TrainingConfig
+from pointsd.utils import json_io
+from pointsd.utils.run_config import prepare_run_folder
+from pointsd.utils.run_info import run_metadata, set_seed
+
+METRICS = "metrics.json"
+
+
+@dataclass(kw_only=True)
+class SupervisedConfig(TrainingConfig):
+    """A supervised run: the training settings, the initial weights, the protocol that picks the epoch."""
+
+    init: str = "scratch"  # a checkpoint path, or "scratch"
+    protocol: str = "paper"
+    eval_batch_size: int = 64
+    augment: str = "scale_translate"
+    command: list[str] = field(default_factory=list)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+
+    def validate(self) -> None:
+        """Raise :class:`PointSDError` naming the first bad field."""
+        if self.protocol not in PROTOCOLS:
+            raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {self.protocol!r}")
+        self.backbone.validate(self.npoints)
+
+
+@dataclass
+class SupervisedTask:
+    """What one task hands the runner. Every callable gets the prepared (possibly wrapped) model.
+
+    ``loss(model, batch)`` → scalar loss; ``select(model)`` → the metrics that pick the epoch (among
+    them ``select_key``); ``last_epoch(model)`` → result keys of the last epoch's weights;
+    ``best(model, saved)`` → result keys of the best weights (``"test"``, ``"chance"``, counts, …),
+    ``saved`` being the blob :func:`~pointsd.train.loop.best_weights_saver` wrote. ``name`` and
+    ``selection`` (how the epoch is picked, in words) go into the metrics file as ``task`` and
+    ``selection``, ``meta`` into its ``meta``. ``shuffle_seed`` seeds the training batches' order (None:
+    the global RNG); ``compile`` compiles the model's dense parts.
+    """
+
+    name: str
+    model: torch.nn.Module
+    make_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer]
+    train_set: Dataset
+    loss: Callable[[torch.nn.Module, Any], torch.Tensor]
+    select: Callable[[torch.nn.Module], dict[str, float]]
+    select_key: str
+    selection: str
+    last_epoch: Callable[[torch.nn.Module], dict[str, Any]]
+    best: Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]
+    shuffle_seed: int | None = None
+    compile: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def initialise(model: torch.nn.Module, init: str) -> dict[str, Any]:
+    """Load a pre-trained checkpoint into ``model`` (``init == "scratch"`` leaves it as is).
+
+    Returns what was loaded: ``{"init", "missing", "unexpected", "mismatched"}`` key counts.
+    A checkpoint whose shapes do not fit raises :class:`PointSDError` (from ``load_pretrained``).
+    """
+    if init == "scratch":
+        return {"init": "scratch"}
+    from pointsd.models.checkpoints import load_pretrained
+
+    path = Path(init)
+    if not path.is_file():
+        raise PointSDError(f"--init {init}: checkpoint file does not exist")
+    report = load_pretrained(model, path)
+    counts = {k: len(getattr(report, k)) for k in ("missing", "unexpected", "mismatched")}
+    PartialState().print(f"loaded {path}: {report.loaded} tensors; missing {counts['missing']}, "
+                         f"unexpected {counts['unexpected']}, mismatched {counts['mismatched']}")
+    return {"init": str(path), "loaded": report.loaded, **counts,
+            "missing_keys": sorted(report.missing)[:50], "unexpected_keys": sorted(report.unexpected)[:50]}
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Point-MAE's rule: no weight decay for biases, norms (1-d tensors) and the cls token / pos."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        plain = p.ndim <= 1 or name.endswith(("cls_token", "cls_pos"))
+        (no_decay if plain else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def compile_dense_parts(model: torch.nn.Module) -> None:
+    """``torch.compile`` the patch embedding and the transformer blocks in place (state-dict keys kept).
+
+    Grouping (FPS / KNN through :mod:`pointsd.ops`) stays eager: its kernels are not traceable.
+    """
+    model.encoder.compile()
+    model.blocks.compile()
+
+
+def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int | None, too_small: str
+                 ) -> DataLoader:
+    """Shuffled, ``drop_last`` batches of ``dataset``; fewer than 2 samples raise ``too_small`` with ``{n}`` the count.
+
+    With ``seed``, one seeded shuffling generator, which the loop checkpoints: a resumed run sees the
+    same batches as an uninterrupted one, and every process (accelerate shares rank 0's) the same order.
+    """
+    if len(dataset) < 2:
+        raise PointSDError(too_small.replace("{n}", str(len(dataset))))
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=True, drop_last=True,
+                      num_workers=num_workers, generator=generator)
+
+
+def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], SupervisedTask], *,
+                   grad_accum: int = 1, too_small: str = "the training set has {n} samples; need at least 2",
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train the task ``build(accelerator)`` makes, pick its epoch, evaluate; write and return ``metrics.json``.
+
+    ``cfg`` is validated first. Resumes from ``out_dir/state/last.pt`` when present; a finished run (same
+    configuration, see :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is part of the recorded
+    configuration and is merged into the metrics; ``too_small`` is the error for a training set of fewer
+    than 2 samples (``{n}``: its size).
+    """
+    cfg.validate()
+    out = Path(cfg.out_dir)
+    finished = prepare_run_folder(out, {**asdict(cfg), **(extra or {})}, result=METRICS, overwrite=cfg.overwrite)
+    if finished is not None:
+        return finished
+    set_seed(cfg.seed)
+    accelerator = make_accelerator(cfg.device, cfg.mixed_precision, grad_accum)
+    task = build(accelerator)
+    init_report = initialise(task.model, cfg.init)
+    optimizer = task.make_optimizer(task.model)
+    loader = train_loader(task.train_set, cfg.batch_size, cfg.num_workers, task.shuffle_seed, too_small)
+    model, optimizer, loader = accelerator.prepare(task.model, optimizer, loader)
+    steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
+    if task.compile:
+        compile_dense_parts(accelerator.unwrap_model(model))
+
+    loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
+                          log_every=max(1, min(10, steps)), select_metric=task.select_key, progress=cfg.progress,
+                          max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed)
+    started = time.perf_counter()
+    state = train(accelerator, loop_cfg, modules={"model": model}, optimizer=optimizer, scheduler=scheduler,
+                  loader=loader, step_fn=lambda batch: task.loss(model, batch), eval_fn=lambda: task.select(model),
+                  on_best=best_weights_saver(out / "best.pt", accelerator, model, task.select_key))
+    train_seconds = time.perf_counter() - started
+
+    model.eval()
+    last = task.last_epoch(model)
+    saved = load_best_weights(out / "best.pt", accelerator, model)
+    result: dict[str, Any] = {
+        "task": task.name,
+        "init": cfg.init,
+        "init_report": init_report,
+        "protocol": cfg.protocol,
+        "selection": task.selection,
+        "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=accelerator.device,
+                             data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision, **task.meta),
+        **task.best(model, saved),
+        "selected_epoch": int(saved["epoch"]),
+        "last_epoch": state.epoch,
+        **last,
+        "num_train": len(task.train_set),
+        "train_seconds_this_invocation": train_seconds,
+        "config": json_io.plain(asdict(cfg)),
+        "command": cfg.command,
+        **(extra or {}),
+    }
+    if not accelerator.is_main_process:
+        return {}
+    json_io.write_json(out / METRICS, result)
+    return result
