@@ -25,7 +25,8 @@ from pointsd import ops
 from pointsd.data import transforms
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
-from pointsd.train.finetune import FinetuneConfig, augment_batch, build_classifier
+from pointsd.models.classifier import PointTransformerClassifier
+from pointsd.train.finetune import augment_batch
 from pointsd.train.supervised import compile_dense_parts
 from pointsd.utils import json_io
 from pointsd.utils.arg_types import positive_int
@@ -73,9 +74,7 @@ def measure(work: Workload, mode: str, device: torch.device, batch_size: int, wa
             backbone: BackboneConfig, compile_model: bool) -> dict[str, Any]:
     """Training samples/s of ``work`` in ``mode`` on ``device``."""
     torch.manual_seed(0)
-    cfg = FinetuneConfig(task=work.name, out_dir=None, npoints=work.npoints,  # type: ignore[arg-type]
-                         backbone=replace(backbone, num_group=work.num_group))
-    model = build_classifier(work.classes, cfg).to(device).train()
+    model = PointTransformerClassifier(work.classes, replace(backbone, num_group=work.num_group)).to(device).train()
     if compile_model:
         compile_dense_parts(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)

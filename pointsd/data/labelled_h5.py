@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from pointsd.data.normalize import check_labels, check_points, pc_normalize
+from pointsd.data.normalize import check_labels, pc_normalize
 from pointsd.errors import PointSDError
 
 if TYPE_CHECKING:

@@ -41,12 +41,12 @@ class FinetuneConfig(SupervisedConfig):
 
     task: str
     val_fraction: float = 0.1
-    optimizer: str = "sgd"
+    optimizer: str
     momentum: float = 0.9
     grad_accum: int = 1
     label_smoothing: float = 0.0
     oversample: float = 1.2
-    votes: int = 0
+    votes: int
     compile: bool = False
 
     def validate(self) -> None:
@@ -81,13 +81,6 @@ def dataset_source(dataset: Dataset) -> str:
     while not hasattr(dataset, "path") and hasattr(dataset, "dataset"):
         dataset = dataset.dataset
     return str(getattr(dataset, "path", type(dataset).__name__))
-
-
-def build_classifier(num_classes: int, cfg: FinetuneConfig) -> torch.nn.Module:
-    """``PointTransformerClassifier`` with the run's widths and grouping."""
-    from pointsd.models.classifier import PointTransformerClassifier
-
-    return PointTransformerClassifier(num_classes, cfg.backbone)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
@@ -184,7 +177,9 @@ def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerat
     if cfg.protocol == "honest":
         tr_idx, va_idx = stratified_split(dataset_labels(data.train), cfg.val_fraction, cfg.seed)
         train_set, val_set = Subset(data.train, tr_idx.tolist()), Subset(data.train, va_idx.tolist())
-    model = build_classifier(len(data.class_names), cfg)
+    from pointsd.models.classifier import PointTransformerClassifier
+
+    model = PointTransformerClassifier(len(data.class_names), cfg.backbone)
     test_pool, test_labels = fps_pool(data.test, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size)
     select_pool, select_labels = (test_pool, test_labels) if val_set is None else fps_pool(
         val_set, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size)

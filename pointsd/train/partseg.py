@@ -13,7 +13,7 @@ reports test at that epoch and at the last one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from pointsd.data import transforms
 from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, ShapeNetPart
 from pointsd.errors import PointSDError
-from pointsd.models.config import BackboneConfig
 from pointsd.train import metrics
 from pointsd.train.supervised import SupervisedConfig, SupervisedTask, param_groups, run_supervised
 
@@ -34,14 +33,9 @@ CATEGORIES = sorted(SEG_CLASSES)
 
 @dataclass(kw_only=True)
 class PartSegConfig(SupervisedConfig):
-    """One part-segmentation run (SPEC §4 paper values as defaults)."""
+    """One part-segmentation run (AdamW; its settings from params.yaml `partseg` through the CLI)."""
 
-    batch_size: int = 16
     eval_batch_size: int = 16
-    lr: float = 2e-4
-    weight_decay: float = 0.05
-    npoints: int = 2048
-    backbone: BackboneConfig = field(default_factory=lambda: BackboneConfig(num_group=128))
 
 
 @dataclass

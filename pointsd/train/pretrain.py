@@ -71,18 +71,14 @@ class PretrainConfig(TrainingConfig):
     data_root: Path | None = None
     render_root: Path | None = None
     stage1_dir: Path | None = None
-    batch_size: int = 64
-    lr: float = 1.25e-4
-    weight_decay: float = 1e-2
-    grad_clip: float = 1.0
     grad_accum: int = 1
-    image_size: int = 64
+    image_size: int
     view: int = 0
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    noise: NoiseConfig
+    backbone: BackboneConfig
     resampler: ResamplerConfig = field(default_factory=ResamplerConfig)
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-    probe_every: int | None = 500
+    probe: ProbeConfig
+    probe_every: int | None
     teacher_mode: str = "down"
     profile: str = "paper"
     data_profile: str = "real"

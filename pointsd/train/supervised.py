@@ -43,11 +43,11 @@ class SupervisedConfig(TrainingConfig):
     """A supervised run: the training settings, the initial weights, the protocol that picks the epoch."""
 
     init: str = "scratch"  # a checkpoint path, or "scratch"
-    protocol: str = "paper"
+    protocol: str
     eval_batch_size: int = 64
-    augment: str = "scale_translate"
+    augment: str
     command: list[str] = field(default_factory=list)
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    backbone: BackboneConfig
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the first bad field."""

@@ -2,7 +2,8 @@
 
 The base of the pre-training (:class:`pointsd.train.pretrain.PretrainConfig`) and the supervised
 (:class:`pointsd.train.supervised.SupervisedConfig`) configurations; every value comes from a CLI
-flag. The defaults are those of classification fine-tuning (SPEC §4); a task overrides its own.
+flag. The hyper-parameters have no default here: params.yaml holds them (the SPEC's in its paper
+profile), the pipeline passes them; only how a run executes has one.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ class TrainingConfig:
     """Where a run writes, how long and how fast it trains, and how it executes."""
 
     out_dir: Path
-    epochs: int = 300
-    batch_size: int = 32
-    lr: float = 0.017
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 10
-    grad_clip: float = 10.0  # 0 disables clipping
-    npoints: int = 1024
+    epochs: int
+    batch_size: int  # per process
+    lr: float
+    weight_decay: float
+    warmup_epochs: int
+    grad_clip: float  # 0 disables clipping
+    npoints: int
     seed: int = 0
     device: str = "auto"
     mixed_precision: str = "no"

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
+from pointsd.train.probe import ProbeConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
                       drop_path_rate=0.1)
@@ -52,8 +53,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = PretrainConfig(stage=args.stage, sd_dir=args.sd, out_dir=args.out, stage1_dir=args.stage1, epochs=1,
                          batch_size=args.batch_size, grad_accum=args.grad_accum, warmup_epochs=0, lr=1e-3,
-                         npoints=64, image_size=32, backbone=TINY, noise=NoiseConfig(mix_prob=0.5),
-                         probe_every=None, device="cpu", log_every=1, progress=False)
+                         weight_decay=0.01, grad_clip=1.0, npoints=64, image_size=32, backbone=TINY,
+                         noise=NoiseConfig(mix_prob=0.5), probe=ProbeConfig(), probe_every=None, device="cpu",
+                         log_every=1, progress=False)
     run_pretrain(cfg, Pairs(args.out))
 
 

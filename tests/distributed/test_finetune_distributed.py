@@ -19,6 +19,7 @@ import pytest
 import torch
 from conftest import ROOT, command, env, launch, losses, metrics_lines
 
+from pointsd.models.classifier import PointTransformerClassifier
 from pointsd.train import finetune as ft
 from tests.cli_flags import FINETUNE
 
@@ -59,8 +60,7 @@ def test_two_processes_follow_one_and_evaluate_every_sample_once(tmp_path, data)
     result = __import__("json").loads((tmp_path / "2p" / "metrics.json").read_text())
     assert result["num_test"] == 31 and result["meta"]["num_processes"] == 2
     test = ft.load_task_data("modelnet10", data, up_axis="z").test
-    model = ft.build_classifier(4, ft.FinetuneConfig(task="modelnet10", out_dir=tmp_path, npoints=64,
-                                                     backbone=_backbone()))
+    model = PointTransformerClassifier(4, _backbone())
     model.load_state_dict(torch.load(tmp_path / "2p" / "best.pt", weights_only=True)["model"])
     pool, labels = ft.fps_pool(test, 64, 1.2, torch.device("cpu"))
     logits = ft.predict_logits(model.eval(), pool[:, :64], torch.device("cpu"), 4)

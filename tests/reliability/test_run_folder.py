@@ -67,12 +67,14 @@ def test_pretraining_folder_is_checked_too(tmp_path):
     from dataclasses import replace
 
     from pointsd.diffusion.stable_diffusion import write_tiny_sd
-    from pointsd.train.pretrain import PretrainConfig, run_pretrain
+    from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
+    from pointsd.train.probe import ProbeConfig
     from tests.train.test_pretrain_resume import TINY, Pairs
 
     cfg = PretrainConfig(stage=1, sd_dir=write_tiny_sd(tmp_path / "sd"), out_dir=tmp_path / "run", epochs=1,
-                         batch_size=4, warmup_epochs=0, npoints=64, image_size=32, backbone=TINY, probe_every=None,
-                         device="cpu", progress=False)
+                         batch_size=4, lr=1.25e-4, weight_decay=0.01, grad_clip=1.0, warmup_epochs=0, npoints=64,
+                         image_size=32, backbone=TINY, noise=NoiseConfig(), probe=ProbeConfig(num_points=64),
+                         probe_every=None, device="cpu", progress=False)
     summary = run_pretrain(cfg, Pairs())
     written = (tmp_path / "run" / "summary.json").read_bytes()
     assert run_pretrain(replace(cfg, progress=True), Pairs()) == summary

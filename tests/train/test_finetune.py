@@ -14,6 +14,7 @@ from pointsd.cli import main as cli_main
 from pointsd.errors import PointSDError
 from pointsd.models.checkpoints import save_backbone
 from pointsd.models.config import BackboneConfig
+from pointsd.models.classifier import PointTransformerClassifier
 from pointsd.train import finetune as ft
 from pointsd.train import loop, supervised
 from tests.cli_flags import FINETUNE
@@ -67,7 +68,8 @@ def root(tmp_path_factory) -> Path:
 
 
 def cfg(out: Path, task: str = "modelnet10", **kw) -> ft.FinetuneConfig:
-    settings = {"augment": "scale_translate", "votes": 0, "epochs": 1}
+    settings = {"augment": "scale_translate", "votes": 0, "epochs": 1, "optimizer": "sgd", "weight_decay": 1e-4,
+                "grad_clip": 10.0, "protocol": "paper"}
     return ft.FinetuneConfig(task=task, out_dir=out, **{**settings, **TINY, **kw})
 
 
@@ -119,11 +121,11 @@ def test_honest_selection_never_looks_at_the_test_set(root, tmp_path):
 
 def test_pretrained_checkpoint_changes_initial_weights(tmp_path):
     c = cfg(tmp_path)
-    donor = ft.build_classifier(4, c)
+    donor = PointTransformerClassifier(4, c.backbone)
     for p in donor.parameters():
         torch.nn.init.normal_(p)
     save_backbone(donor, tmp_path / "ckpt.pt")
-    model = ft.build_classifier(4, c)
+    model = PointTransformerClassifier(4, c.backbone)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     report = supervised.initialise(model, str(tmp_path / "ckpt.pt"))
     after = model.state_dict()
@@ -134,8 +136,8 @@ def test_pretrained_checkpoint_changes_initial_weights(tmp_path):
 
 
 def test_checkpoint_that_does_not_fit_is_a_clear_error(root, tmp_path):
-    wide = ft.build_classifier(4, cfg(tmp_path, backbone=BackboneConfig(trans_dim=48, depth=1, num_heads=2,
-                                                                       num_group=8, group_size=8, encoder_dims=32)))
+    wide = PointTransformerClassifier(4, BackboneConfig(trans_dim=48, depth=1, num_heads=2, num_group=8, group_size=8,
+                                                        encoder_dims=32))
     save_backbone(wide, tmp_path / "wide.pt")
     data = ft.load_task_data("modelnet10", root / "modelnet10")
     with pytest.raises(PointSDError, match="reduce_dim.weight"):

@@ -24,7 +24,8 @@ def test_tiny_backbone_learns_real_modelnet10(tmp_path):
     cfg = ft.FinetuneConfig(
         task="modelnet10", out_dir=tmp_path, epochs=3, batch_size=8, eval_batch_size=64, lr=2e-3,
         optimizer="adamw", weight_decay=0.05, warmup_epochs=0, npoints=256,
-        augment="scale_translate", device="cpu", data_profile="real", progress=False,
+        augment="scale_translate", device="cpu", data_profile="real", progress=False, grad_clip=10.0,
+        protocol="paper", votes=0,
         backbone=BackboneConfig(trans_dim=64, depth=2, num_heads=2, num_group=32, group_size=16, encoder_dims=64,
                                 drop_path_rate=0.0),
     )

@@ -51,6 +51,7 @@ def probe_sets() -> ProbeSets:
 
 def config(sd: Path, out: Path, stage: int, **kw) -> PretrainConfig:
     base = dict(stage=stage, sd_dir=sd, out_dir=out, epochs=2, batch_size=4, lr=1e-3, warmup_epochs=1,
+                weight_decay=0.01, grad_clip=1.0, noise=NoiseConfig(),
                 npoints=64, image_size=32, backbone=TINY, resampler=RESAMPLER, probe=ProbeConfig(num_points=64),
                 probe_every=0, device="cpu", log_every=1, progress=False, profile="test", data_profile="synthetic")
     base.update(kw)

@@ -11,7 +11,8 @@ from torch.utils.data import Dataset
 
 from pointsd.diffusion.stable_diffusion import write_tiny_sd
 from pointsd.models.config import BackboneConfig
-from pointsd.train.pretrain import PretrainConfig, run_pretrain
+from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
+from pointsd.train.probe import ProbeConfig
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
                       drop_path_rate=0.0)
@@ -43,8 +44,9 @@ class Pairs(Dataset):
 def test_resume_after_interruption_ends_at_the_same_step(tmp_path: Path) -> None:
     sd = write_tiny_sd(tmp_path / "sd")
     cfg = PretrainConfig(stage=1, sd_dir=sd, out_dir=tmp_path / "run", epochs=3, batch_size=4, warmup_epochs=1,
-                         npoints=64, image_size=32, backbone=TINY, probe_every=None, device="cpu", log_every=1,
-                         progress=False)
+                         lr=1.25e-4, weight_decay=0.01, grad_clip=1.0, npoints=64, image_size=32, backbone=TINY,
+                         noise=NoiseConfig(), probe=ProbeConfig(), probe_every=None, device="cpu",
+                         log_every=1, progress=False)
     with pytest.raises(Killed):
         run_pretrain(cfg, Pairs(die_at=20))  # dies in the third epoch; state was saved after the second
     saved = torch.load(tmp_path / "run" / "state" / "last.pt", weights_only=True)
