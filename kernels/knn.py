@@ -23,25 +23,37 @@ SORTED_MAX_K = 64  # above this the register top-k would spill: selection passes
 
 
 @triton.jit
+def _load_queries(q, m, m_ok):
+    """The query tile of one cloud ``q (M,3)``: x, y, z as ``(BLOCK_M, 1)`` columns."""
+    qx = tl.load(q + m * 3 + 0, mask=m_ok, other=0.0)[:, None]
+    qy = tl.load(q + m * 3 + 1, mask=m_ok, other=0.0)[:, None]
+    qz = tl.load(q + m * 3 + 2, mask=m_ok, other=0.0)[:, None]
+    return qx, qy, qz
+
+
+@triton.jit
+def _squared_distances(qx, qy, qz, p, j, j_ok):
+    """``(BLOCK_M, len(j))`` squared distances to points ``j`` of ``p (N,3)``, summed in the reference's order."""
+    dx = qx - tl.load(p + j * 3 + 0, mask=j_ok, other=0.0)[None, :]
+    dy = qy - tl.load(p + j * 3 + 1, mask=j_ok, other=0.0)[None, :]
+    dz = qz - tl.load(p + j * 3 + 2, mask=j_ok, other=0.0)[None, :]
+    return dx * dx + dy * dy + dz * dz
+
+
+@triton.jit
 def _knn_sorted_kernel(q_ptr, p_ptr, dist_ptr, idx_ptr, M, N, k,
                        BLOCK_M: tl.constexpr, T: tl.constexpr, NO_KEY: tl.constexpr):
     """``q (B,M,3)``, ``p (B,N,3)`` float32 → ``dist (B,M,k)`` squared, ``idx (B,M,k)`` int64; ``k <= T``."""
     b = tl.program_id(0).to(tl.int64)
     m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     m_ok = m < M
-    q = q_ptr + b * M * 3
     p = p_ptr + b * N * 3
-    qx = tl.load(q + m * 3 + 0, mask=m_ok, other=0.0)[:, None]
-    qy = tl.load(q + m * 3 + 1, mask=m_ok, other=0.0)[:, None]
-    qz = tl.load(q + m * 3 + 2, mask=m_ok, other=0.0)[:, None]
+    qx, qy, qz = _load_queries(q_ptr + b * M * 3, m, m_ok)
     top = tl.full((BLOCK_M, T), NO_KEY, tl.int64)
     for lo in range(0, N, T):
         j = lo + tl.arange(0, T)
         j_ok = j < N
-        dx = qx - tl.load(p + j * 3 + 0, mask=j_ok, other=0.0)[None, :]
-        dy = qy - tl.load(p + j * 3 + 1, mask=j_ok, other=0.0)[None, :]
-        dz = qz - tl.load(p + j * 3 + 2, mask=j_ok, other=0.0)[None, :]
-        d = dx * dx + dy * dy + dz * dz
+        d = _squared_distances(qx, qy, qz, p, j, j_ok)
         key = (d.to(tl.int32, bitcast=True).to(tl.int64) << 32) | j[None, :].to(tl.int64)
         key = tl.where(j_ok[None, :], key, NO_KEY)
         top = tl.sort(tl.minimum(top, tl.sort(key, descending=True)))
@@ -60,11 +72,8 @@ def _knn_select_kernel(q_ptr, p_ptr, dist_ptr, idx_ptr, M, N, k,
     b = tl.program_id(0).to(tl.int64)
     m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
     m_ok = m < M
-    q = q_ptr + b * M * 3
     p = p_ptr + b * N * 3
-    qx = tl.load(q + m * 3 + 0, mask=m_ok, other=0.0)[:, None]
-    qy = tl.load(q + m * 3 + 1, mask=m_ok, other=0.0)[:, None]
-    qz = tl.load(q + m * 3 + 2, mask=m_ok, other=0.0)[:, None]
+    qx, qy, qz = _load_queries(q_ptr + b * M * 3, m, m_ok)
     prev_d = tl.full((BLOCK_M,), -1.0, tl.float32)
     prev_j = tl.full((BLOCK_M,), -1, tl.int32)
     for t in range(k):
@@ -73,10 +82,7 @@ def _knn_select_kernel(q_ptr, p_ptr, dist_ptr, idx_ptr, M, N, k,
         for lo in range(0, N, BLOCK_N):
             j = lo + tl.arange(0, BLOCK_N)
             j_ok = j < N
-            dx = qx - tl.load(p + j * 3 + 0, mask=j_ok, other=0.0)[None, :]
-            dy = qy - tl.load(p + j * 3 + 1, mask=j_ok, other=0.0)[None, :]
-            dz = qz - tl.load(p + j * 3 + 2, mask=j_ok, other=0.0)[None, :]
-            d = dx * dx + dy * dy + dz * dz
+            d = _squared_distances(qx, qy, qz, p, j, j_ok)
             jj = j[None, :]
             after = (d > prev_d[:, None]) | ((d == prev_d[:, None]) & (jj > prev_j[:, None]))
             cand = after & j_ok[None, :]
