@@ -212,6 +212,7 @@ class _RecordingModel(torch.nn.Module):
         self.inputs: list[torch.Tensor] = []
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """Record ``points`` and return their mean x and y as logits ``(B,2)``."""
         self.inputs.append(points.clone())
         return torch.stack([points[..., 0].mean(1), points[..., 1].mean(1)], 1)
 
@@ -236,10 +237,11 @@ def test_voting_sees_the_runs_training_augmentation(augment):
 
 
 def test_run_votes_with_its_own_augmentation(root, tmp_path, monkeypatch):
+    """run_finetune hands its --augment to voting (it used to vote with scale/translate regardless)."""
     seen: list[str] = []
     real = ft.voting_logits
 
-    def spy(*args, **kwargs):
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
         seen.append(kwargs.get("augment", args[7] if len(args) > 7 else "default"))
         return real(*args, **kwargs)
 
