@@ -10,7 +10,9 @@ loop (:mod:`pointsd.train.loop`), under one of two protocols:
 
 Training points are drawn as FPS to 1.2× the point count then a random subset; evaluation uses
 FPS to the point count (a fixed prefix of the cached 1.2× FPS pool). Test-time voting averages
-the logits of ``votes`` fresh subsets of that pool, each with the scale/translate augmentation.
+the logits of ``votes`` fresh subsets of that pool, each with the run's own training augmentation
+(``augment``; ``none``: the random subset only), as Point-MAE votes with its train transforms: votes
+see inputs from the distribution the model was trained on.
 """
 
 from __future__ import annotations
@@ -91,12 +93,15 @@ def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.O
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def augment_batch(points: torch.Tensor, kind: str) -> torch.Tensor:
-    """Train-time augmentation of ``points (B,N,3)`` (SPEC §4 per task)."""
+def augment_batch(points: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Train-time augmentation ``kind`` of ``points (B,N,3)`` (SPEC §4 per task); ``none`` returns them as is.
+
+    ``generator`` seeds the random draws (``None``: torch's global RNG).
+    """
     if kind == "scale_translate":
-        return transforms.scale_translate(points)
+        return transforms.scale_translate(points, generator=generator)
     if kind == "scale_rotate":
-        return transforms.rotate_up(transforms.scale(points, 0.9, 1.1))
+        return transforms.rotate_up(transforms.scale(points, 0.9, 1.1, generator=generator), generator=generator)
     return points
 
 
@@ -148,14 +153,17 @@ def gathered_logits(accelerator: Accelerator, model: torch.nn.Module, points: to
 
 @torch.no_grad()
 def voting_logits(accelerator: Accelerator, model: torch.nn.Module, pool: torch.Tensor, npoints: int, votes: int,
-                  batch_size: int, seed: int) -> torch.Tensor:
-    """Point-MAE voting: per vote, a random ``npoints`` subset of each FPS pool + scale/translate;
-    logits ``(votes, n, C)`` averaged → ``(n, C)`` (predictions sharded over processes)."""
+                  batch_size: int, seed: int, augment: str) -> torch.Tensor:
+    """Point-MAE voting: per vote, a random ``npoints`` subset of each FPS pool ``(n, m, 3)`` with the
+    run's training augmentation ``augment`` (:func:`augment_batch`; Point-MAE votes with its train
+    transforms); logits ``(votes, n, C)`` averaged → ``(n, C)`` (predictions sharded over processes)."""
+    if augment not in AUGMENTS:
+        raise PointSDError(f"augment must be one of {'|'.join(AUGMENTS)}, got {augment!r}")
     gen = torch.Generator().manual_seed(seed)
     all_votes = []
     for _ in range(votes):
         choice = torch.stack([torch.randperm(pool.shape[1], generator=gen)[:npoints] for _ in range(len(pool))])
-        subset = transforms.scale_translate(ops.gather(pool, choice), generator=gen)
+        subset = augment_batch(ops.gather(pool, choice), augment, generator=gen)
         all_votes.append(gathered_logits(accelerator, model, subset, batch_size))
     return metrics.vote_logits(torch.stack(all_votes))
 
@@ -199,7 +207,7 @@ def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerat
         test = classification_report(logits, test_labels, data.class_names)
         if cfg.votes > 0:
             voted = voting_logits(accelerator, model, test_pool, cfg.npoints, cfg.votes, cfg.eval_batch_size,
-                                  cfg.seed)
+                                  cfg.seed, cfg.augment)
             test["voting_acc"] = metrics.overall_accuracy(voted.argmax(1), test_labels)
             test["votes"] = cfg.votes
         found = {"test": test, "chance": {"overall_acc": metrics.majority_rate(test_labels)},

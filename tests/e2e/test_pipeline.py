@@ -72,10 +72,12 @@ def test_table_has_every_row(workdir):
 
 
 MODELNET10_FLOOR = 80.0
-# Rows whose pre-trained value does not reach 3x chance yet (measured 18.1 % and 5.0 % against 6.67 % and
-# 2.5 %; the random tiny SD's stage 2 starts ModelNet40 worse than scratch, 36.7 %, and voting averages
-# scale/translate subsets a model trained without augmentation never saw): a lower floor until they do.
-BELOW_TARGET = {"ScanObjectNN PB_T50_RS": 1.5, "ModelNet40 + voting": 1.5}
+# Rows whose pre-trained value does not reach 3x chance yet: PB_T50_RS (measured 18.5 % against 6.67 %
+# with scale_rotate, 18.1 % without; from scratch 18.9 %: the small backbone underfits the rotated, cropped
+# partial views in its budget, train accuracy ~20 %, and no lr / batch / epoch setting within the budget
+# lifted the stage-2 start past 19.3 %): a lower floor until it does. ModelNet40 + voting reaches 3x since
+# votes use the run's own augmentation (5.0 % -> 14.2 %) and ModelNet40 trains at lr 2e-3 (28.3 %; #12).
+BELOW_TARGET = {"ScanObjectNN PB_T50_RS": 1.5}
 
 
 def test_every_row_learns(workdir):

@@ -205,3 +205,50 @@ def test_finetune_aggregate_over_seeds(tmp_path, capsys):
     agg = json.loads((tmp_path / "agg.json").read_text())
     assert agg["stats"]["test.overall_acc"] == {"mean": 92.0, "std": 2.0, "n": 2}
     assert agg["seeds"] == [0, 1]
+
+
+class _RecordingModel(torch.nn.Module):
+    """Stands in for a classifier: records every input ``(B,N,3)``, returns 2 logits per cloud."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """Record ``points`` and return their mean x and y as logits ``(B,2)``."""
+        self.inputs.append(points.clone())
+        return torch.stack([points[..., 0].mean(1), points[..., 1].mean(1)], 1)
+
+
+def _rows_of(cloud: torch.Tensor, pool: torch.Tensor) -> bool:
+    """Whether every point of ``cloud (N,3)`` is exactly one of the points of ``pool (M,3)``."""
+    return bool((cloud[:, None, :] == pool[None, :, :]).all(-1).any(1).all())
+
+
+@pytest.mark.parametrize("augment", ["none", "scale_translate", "scale_rotate"])
+def test_voting_sees_the_runs_training_augmentation(augment):
+    """A run trained without augmentation votes over plain random subsets of the FPS pool (no
+    scale/translate the model never saw); with an augmentation, every vote gets exactly that one."""
+    pool = torch.rand(6, 40, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    model = _RecordingModel()
+    logits = ft.voting_logits(loop.make_accelerator("cpu"), model, pool, npoints=16, votes=3, batch_size=4, seed=0,
+                              augment=augment)
+    assert logits.shape == (6, 2)
+    votes = torch.cat(model.inputs).reshape(3, 6, 16, 3)
+    plain = [_rows_of(votes[v, i], pool[i]) for v in range(3) for i in range(6)]
+    assert all(plain) if augment == "none" else not any(plain)
+
+
+def test_run_votes_with_its_own_augmentation(root, tmp_path, monkeypatch):
+    """run_finetune hands its --augment to voting (it used to vote with scale/translate regardless)."""
+    seen: list[str] = []
+    real = ft.voting_logits
+
+    def spy(*args: object, **kwargs: object) -> torch.Tensor:
+        seen.append(kwargs.get("augment", args[7] if len(args) > 7 else "default"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "voting_logits", spy)
+    data = ft.load_task_data("modelnet10", root / "modelnet10")
+    m = ft.run_finetune(cfg(tmp_path, votes=2, augment="none"), data)
+    assert seen == ["none"] and m["test"]["votes"] == 2
