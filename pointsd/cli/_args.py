@@ -6,7 +6,7 @@ import argparse
 from typing import NoReturn
 
 from pointsd.models.config import BackboneConfig
-from pointsd.utils.arg_types import non_negative_float, positive_int
+from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
 
 
 class Parser(argparse.ArgumentParser):
@@ -40,9 +40,11 @@ def add_backbone_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
-    """Device, seed and the provenance every metrics file records (the pipeline's `device`, `seed`,
-    `profile`, `data_profile`)."""
+    """How a training run executes, and the provenance every metrics file records (the pipeline's
+    `device`, `seed`, `profile`, `data_profile`)."""
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), required=True)
+    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
+    p.add_argument("--num-workers", type=non_negative_int, default=0, help="data-loader processes")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--profile", required=True, help="params profile name, recorded in the metrics")
     p.add_argument("--data-profile", choices=("synthetic", "real"), required=True,

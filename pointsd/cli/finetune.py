@@ -29,7 +29,6 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     p.add_argument("--protocol", choices=PROTOCOLS, required=True,
                    help="paper: best epoch on the test set; honest: best epoch on a validation split")
     p.add_argument("--val-fraction", type=non_negative_float, default=0.1)
-    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     p.add_argument("--epochs", type=positive_int, required=True)
     p.add_argument("--batch-size", type=positive_int, required=True, help="per process")
     p.add_argument("--eval-batch-size", type=positive_int, default=64)
@@ -48,7 +47,6 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     if with_votes:
         p.add_argument("--votes", type=int, required=True, help="test-time votes (0: none; SPEC ModelNet40: 10)")
     add_backbone_flags(p)
-    p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile the patch embedding and blocks")
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
     add_run_flags(p)

@@ -20,7 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--protocol", choices=PROTOCOLS, required=True,
                    help="paper: train+val, best test epoch; honest: train, best val epoch")
-    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     p.add_argument("--epochs", type=positive_int, required=True)
     p.add_argument("--batch-size", type=positive_int, required=True)
     p.add_argument("--eval-batch-size", type=positive_int, default=16)
@@ -32,7 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", choices=("scale_translate", "none"), required=True,
                    help="train-time augmentation (SPEC: scale_translate)")
     add_backbone_flags(p)
-    p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--max-steps-per-epoch", type=positive_int)
     add_run_flags(p)
     add_overwrite_flag(p)

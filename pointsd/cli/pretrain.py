@@ -12,14 +12,7 @@ from pathlib import Path
 
 from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
 from pointsd.train.presets import PROTOCOLS
-from pointsd.utils.arg_types import non_negative_float, positive_int
-
-
-def _non_negative_int(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
-    return number
+from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,14 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=positive_int, required=True, help="per process")
     p.add_argument("--lr", type=non_negative_float, required=True)
     p.add_argument("--weight-decay", type=non_negative_float, required=True)
-    p.add_argument("--warmup-epochs", type=_non_negative_int, required=True)
+    p.add_argument("--warmup-epochs", type=non_negative_int, required=True)
     p.add_argument("--grad-clip", type=non_negative_float, required=True)
     p.add_argument("--grad-accum", type=positive_int, default=1,
                    help="batches per optimiser step (global batch = batch size × processes × this)")
     p.add_argument("--npoints", type=positive_int, required=True)
     p.add_argument("--image-size", type=positive_int, required=True, help="SPEC: 64")
-    p.add_argument("--view", type=_non_negative_int, default=0)
-    p.add_argument("--t-min", type=_non_negative_int, default=500)
+    p.add_argument("--view", type=non_negative_int, default=0)
+    p.add_argument("--t-min", type=non_negative_int, default=500)
     p.add_argument("--t-max", type=positive_int, default=1000)
     p.add_argument("--mix-prob", type=non_negative_float, required=True)
     add_backbone_flags(p)
@@ -53,14 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resampler-ff-mult", type=positive_int, default=4)
     p.add_argument("--teacher", choices=("down", "full"), default="down",
                    help="stage-2 target: down path only (fast) or hooked full UNet forward (reference)")
-    p.add_argument("--probe-every", type=_non_negative_int, required=True,
+    p.add_argument("--probe-every", type=non_negative_int, required=True,
                    help="linear probe every N steps (0: at the end of every epoch)")
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--probe-policy", choices=PROTOCOLS, default="paper")
     p.add_argument("--probe-points", type=positive_int, required=True)
-    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--num-workers", type=_non_negative_int, default=0)
-    p.add_argument("--max-steps-per-epoch", type=_non_negative_int, required=True, help="0: no cap")
+    p.add_argument("--max-steps-per-epoch", type=non_negative_int, required=True, help="0: no cap")
     p.add_argument("--log-every", type=positive_int, default=10)
     add_run_flags(p)
     add_overwrite_flag(p)

@@ -37,6 +37,14 @@ def positive_int(value: str) -> int:
     return number
 
 
+def non_negative_int(value: str) -> int:
+    """An argparse type: an integer >= 0."""
+    number = _number(value, int, "an integer")
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {number}")
+    return number
+
+
 def non_negative_float(value: str) -> float:
     """An argparse type: a finite float >= 0."""
     number = _number(value, float, "a number")
