@@ -8,8 +8,10 @@ the Point-BERT / Point-MAE few-shot tables.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from functools import reduce
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -149,9 +151,8 @@ def aggregate_seeds(records: Iterable[Mapping[str, object]], keys: Sequence[str]
 
 
 def _dotted(record: Mapping[str, object], key: str) -> float:
-    value: object = record
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise PointSDError(f"a metrics record lacks {key!r}")
-        value = value[part]
-    return float(value)  # type: ignore[arg-type]
+    """``record["test"]["overall_acc"]`` for ``"test.overall_acc"``, as a float."""
+    try:
+        return float(reduce(operator.getitem, key.split("."), record))  # type: ignore[arg-type]
+    except (KeyError, TypeError) as err:
+        raise PointSDError(f"a metrics record lacks {key!r}") from err

@@ -119,4 +119,4 @@ def test_changing_one_finetune_param_reruns_only_that_branch(workdir):
     out = _snakemake(workdir, "-n")
     assert _planned_jobs(out) == {"finetune": 1, "finetune_scratch": 1, "report_table": 1, "report_curves": 1,
                                   "all": 1}
-    assert out.count("wildcards: task=scan_objbg") == 2
+    assert out.count("wildcards: key=scan_objbg") == 2
