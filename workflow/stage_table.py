@@ -143,14 +143,15 @@ class StageTable:
         """``data synth --out data/synthetic ...``: the command after ``pointsd``, shell-quoted."""
         words = self.stages[name]["cmd"].split()
         for flag, template in self.flags(name):
-            value = self.value(name, template, entry) if flag else None
             if flag is None:  # "{a.b}": a params mapping unpacked
                 mapping = lookup(self.params, FIELD.fullmatch(template).group(1))
                 words += [w for k, v in mapping.items() for w in (f"--{k}", *map(str, _as_list(v)))]
-            elif value is True:
+                continue
+            value = self.value(name, template, entry)
+            if value is True:
                 words.append(flag)
             elif value != []:
-                words += [flag, *(_as_list(value) if isinstance(value, list) else [value])]
+                words += [flag, *_as_list(value)]
         return " ".join(shlex.quote(str(w)) for w in words)
 
     def flags(self, name: str) -> list[tuple[str | None, Any]]:
