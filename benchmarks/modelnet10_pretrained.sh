@@ -17,13 +17,13 @@ mkdir -p "$OUT"
 
 PRETRAIN=(--data-root "$OUT/data" --renders "$OUT/renders" --sd "$OUT/sd-tiny" "${BACKBONE[@]}"
   --image-size 64 --batch-size 16 --lr 5e-4 --weight-decay 0.01 --grad-clip 1.0 --warmup-epochs 1
-  --mix-prob 0.5 --probe-every 500 --probe-points 1024 --max-steps-per-epoch 0 --device cpu
+  --mix-prob 0.5 --probe-every 500 --probe-points 1024 --max-steps-per-epoch 0 --device cpu --speed fast
   --probe-policy honest --seed 0 --profile cpu-small --data-profile synthetic --no-progress)
 pointsd pretrain --stage 1 --out "$OUT/stage1" --epochs 4 "${PRETRAIN[@]}"
 pointsd pretrain --stage 2 --stage1 "$OUT/stage1" --out "$OUT/stage2" --epochs 2 "${PRETRAIN[@]}"
 
 pointsd finetune --task modelnet10 --data-root "$MN10" --out "$OUT/finetune" \
-  --init "$OUT/stage2/ckpt-stage2.pt" --protocol honest --val-fraction 0.1 --seed 0 --device cpu \
+  --init "$OUT/stage2/ckpt-stage2.pt" --protocol honest --val-fraction 0.1 --seed 0 --device cpu --speed fast \
   --mixed-precision bf16 --epochs 16 --warmup-epochs 2 --batch-size 32 --optimizer adamw --lr 1e-3 \
   --weight-decay 0.05 --grad-clip 10 --augment scale_translate --votes 0 "${BACKBONE[@]}" \
   --data-profile real --profile cpu-small --no-progress

@@ -4,7 +4,7 @@ The pipeline passes every setting it owns from params.yaml (the CLI keeps no def
 test passes these (the SPEC's values where a test does not care), then its own flags, which win:
 argparse keeps the last value of a repeated flag."""
 
-RUN = ["--device", "cpu", "--seed", "0", "--profile", "test", "--data-profile", "synthetic", "--no-progress"]
+RUN = ["--device", "cpu", "--speed", "fast", "--seed", "0", "--profile", "test", "--data-profile", "synthetic", "--no-progress"]
 BACKBONE = ["--trans-dim", "32", "--depth", "1", "--num-heads", "2", "--encoder-dims", "32", "--patch-width", "128",
             "--drop-path-rate", "0.1", "--num-group", "8", "--group-size", "8"]
 SCHEDULE = ["--optimizer", "sgd", "--weight-decay", "1e-4", "--warmup-epochs", "0", "--grad-clip", "10",

@@ -1,37 +1,38 @@
-"""``pointsd bench pretrain``: pre-training steps/s and peak memory with the REAL SD v1.5 UNet and VAE
-architectures (random weights from the inline configs, nothing downloaded), 64 px images.
+"""``pointsd bench pretrain``: pre-training speed with the REAL SD v1.5 UNet and VAE architectures
+(random weights from the inline configs, nothing downloaded), 64 px images, 1024 points, ViT-S.
 
-Two modes side by side:
-- ``reference``: fp32, eager attention, stage-2 target from a full UNet forward (what the official code does);
-- ``fast``: bf16 autocast, SDPA attention, down-path-only teacher, ``torch.compile`` of the UNet on CUDA.
-The projection is the wall time of the paper schedule (2 stages × 300 epochs × 52,470 ShapeNet-55
-shapes) at the measured samples/s on this device.
+Two measurements, each in both speed modes (:mod:`pointsd.train.speed`):
+- ``step``: one training step on a fixed batch (:func:`pointsd.train.pretrain.stage1_loss` /
+  ``stage2_loss``, backward, clipping, AdamW) built as ``pointsd pretrain`` builds it
+  (:func:`~pointsd.train.pretrain.build_models`); ``reference`` = ``--speed exact --teacher full``
+  (fp32, eager, the stage-2 target from a full UNet forward, as the official code), ``fast`` =
+  ``--speed fast --teacher down``;
+- ``loop``: ``pointsd pretrain``'s own loop (:func:`~pointsd.train.pretrain.run_pretrain`) over a
+  synthetic ULIP-layout render folder: its data loader, augmentation, patch mix, checkpoints and
+  probe, stage 1 then stage 2 (from that stage 1). Steady state = the median time between optimiser
+  steps; epoch ends (checkpoint, probe) are reported apart.
+Timing (:mod:`pointsd.bench.timing`): CUDA events, compilation and recompilations apart, peak memory.
+The paper-schedule projection (2 stages × 300 epochs × 52,470 shapes) uses the loop's fast rates
+when the loop ran, else the step's. On CUDA the report carries issue #11's targets (``pretrain.*``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
+import itertools
+import statistics
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from pointsd.diffusion.resampler import ResamplerConfig
-from pointsd.diffusion.stable_diffusion import (
-    SD15_SCHEDULER_CONFIG,
-    SD15_UNET_CONFIG,
-    SD15_VAE_CONFIG,
-    build_unet,
-    build_vae,
-)
-from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
-from pointsd.diffusion.teacher import Stage2Teacher
-from pointsd.models.config import BackboneConfig
-from pointsd.train.pretrain import NoiseConfig, stage1_loss, stage2_loss
+from pointsd.bench.timing import peak_memory_mb, time_steps
+from pointsd.errors import PointSDError
 from pointsd.utils import json_io
 from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
@@ -39,102 +40,188 @@ from pointsd.utils.run_info import run_metadata
 MODES = ("reference", "fast")
 PAPER_SHAPES = 52_470
 PAPER_EPOCHS = 300
-
-
-@dataclass
-class BenchSettings:
-    """What one measurement runs."""
-
-    device: torch.device
-    batch_size: int
-    npoints: int = 1024
-    image_size: int = 64
-    warmup: int = 1
-    steps: int = 3
+SPEEDUP_TARGETS = {1: 3.0, 2: 5.0}  # issue #11 on one H100: fast / reference step rate
+TARGET_HOURS = 3.0  # the paper schedule from the fast loop
 
 
 def register(bench_subparsers: argparse._SubParsersAction) -> None:
     """Add ``bench pretrain``."""
-    p = bench_subparsers.add_parser("pretrain", help="stage 1 / stage 2 steps/s, SD1.5 architectures, 64 px")
+    p = bench_subparsers.add_parser("pretrain", help="stage 1 / stage 2 speed: step and loop, SD1.5 UNet+VAE")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: 64 on CUDA, 2 on CPU")
-    p.add_argument("--steps", type=positive_int, default=None, help="timed steps (default: 10 CUDA, 2 CPU)")
-    p.add_argument("--warmup", type=positive_int, default=None, help="untimed steps (default: 3 CUDA, 1 CPU)")
+    p.add_argument("--steps", type=positive_int, default=None, help="timed steps (default: 50 CUDA, 2 CPU)")
+    p.add_argument("--warmup", type=positive_int, default=None, help="untimed steps (default: 5 CUDA, 1 CPU)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--loop-steps", type=int, default=None,
+                   help="optimiser steps of the fast loop per stage (default: 60 CUDA, 0 CPU; 0: no loop)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _peak_mb(device: torch.device) -> float:
-    """Peak CUDA memory since the last reset, or the process's peak RSS on CPU (MiB)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _batch(s: BenchSettings) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return {
-        "points": (torch.rand(s.batch_size, s.npoints, 3, generator=g) - 0.5).to(s.device),
-        "image": (torch.rand(s.batch_size, 3, s.image_size, s.image_size, generator=g) * 2 - 1).to(s.device),
-    }
-
-
-def _build(stage: int, mode: str, device: torch.device) -> tuple[torch.nn.Module, Callable[[dict], torch.Tensor]]:
-    """Models for ``stage`` in ``mode`` and a loss function of a batch."""
+def random_sd15() -> Any:
+    """The SD v1.5 UNet, VAE and DDPM scheduler with random weights, frozen (as :func:`load_stable_diffusion`)."""
     from diffusers import DDPMScheduler
 
+    from pointsd.diffusion.stable_diffusion import (
+        SD15_SCHEDULER_CONFIG,
+        SD15_UNET_CONFIG,
+        SD15_VAE_CONFIG,
+        StableDiffusionParts,
+        build_unet,
+        build_vae,
+    )
+
+    unet, vae = build_unet(SD15_UNET_CONFIG), build_vae(SD15_VAE_CONFIG)
+    for model in (unet, vae):
+        model.requires_grad_(False).eval()
+    return StableDiffusionParts(unet=unet, vae=vae, noise_scheduler=DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG))
+
+
+def bench_config(stage: int, mode: str, batch_size: int, out: Path, data_root: Path | None = None) -> Any:
+    """The :class:`PretrainConfig` of a benchmark run (SPEC sizes; stage 2 reads ``out/stage1``)."""
+    from pointsd.models.config import BackboneConfig
+    from pointsd.train.pretrain import NoiseConfig, PretrainConfig
+    from pointsd.train.probe import ProbeConfig
+
+    return PretrainConfig(
+        stage=stage, sd_dir=out / "sd-not-read", data_root=data_root, stage1_dir=out / "stage1",
+        out_dir=out / f"stage{stage}", epochs=1, batch_size=batch_size, lr=1.25e-4, weight_decay=1e-2,
+        warmup_epochs=0, grad_clip=1.0, npoints=1024, image_size=64, noise=NoiseConfig(),
+        backbone=BackboneConfig(), probe=ProbeConfig(), probe_every=0, progress=False,
+        teacher_mode="down" if mode == "fast" else "full", speed="fast" if mode == "fast" else "exact",
+        profile="bench", data_profile="synthetic",
+    )
+
+
+def _stage1_folder(out: Path) -> None:
+    """A random stage-1 model of SPEC size saved under ``out/stage1`` (the stage-2 teacher)."""
+    from pointsd.diffusion.stage_models import Stage1Model, save_stage1
+    from pointsd.models.config import BackboneConfig
+
+    if not (out / "stage1" / "adapter_modules.pt").is_file():
+        save_stage1(out / "stage1", Stage1Model(BackboneConfig(), random_sd15().unet), BackboneConfig())
+
+
+class _FixedViews:
+    """The views of one fixed batch, for the latent cache of the step benchmark."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images.cpu()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def view_image(self, index: int, flip: bool) -> torch.Tensor:
+        return self.images[index].flip(-1) if flip else self.images[index]
+
+
+def _batch(batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return {"points": (torch.rand(batch_size, 1024, 3, generator=g) - 0.5).to(device),
+            "image": (torch.rand(batch_size, 3, 64, 64, generator=g) * 2 - 1).to(device),
+            "index": torch.arange(batch_size, device=device),
+            "flip": torch.zeros(batch_size, dtype=torch.bool, device=device)}
+
+
+def measure_step(stage: int, mode: str, device: torch.device, batch_size: int, warmup: int, steps: int,
+                 work: Path) -> dict[str, Any]:
+    """One stage's training step in ``mode`` on a fixed batch → a row (steps/s, start-up, peak memory)."""
+    from pointsd.train.latent_cache import LatentCache
+    from pointsd.train.pretrain import build_models, stage1_loss, stage2_loss
+
+    cfg = bench_config(stage, mode, batch_size, work)
+    if stage == 2:
+        _stage1_folder(work)
+    plan = cfg.speed_plan()
+    plan.apply_matmul_precision()
     torch.manual_seed(0)
-    fast = mode == "fast"
-    unet = build_unet(SD15_UNET_CONFIG)
-    vae = build_vae(SD15_VAE_CONFIG).requires_grad_(False).eval().to(device)
-    stage1 = Stage1Model(BackboneConfig(), unet, sdpa=fast).to(device)
-    if fast and device.type == "cuda":
-        stage1.unet = torch.compile(stage1.unet)
-    if stage == 1:
-        scheduler = DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
-        return stage1, lambda batch: stage1_loss(stage1, vae, scheduler, batch, NoiseConfig())
-    teacher = Stage2Teacher(stage1, "down" if fast else "full")
-    student = Stage2Student(BackboneConfig(), teacher.target_dim, ResamplerConfig()).to(device)
-    return student, lambda batch: stage2_loss(student, teacher, vae, batch, 0.5)
-
-
-def measure(stage: int, mode: str, s: BenchSettings) -> dict[str, Any]:
-    """Steps/s, samples/s and peak memory of ``stage`` in ``mode``: forward, backward and AdamW step."""
-    trained, loss_fn = _build(stage, mode, s.device)
-    params = [p for p in trained.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1.25e-4, weight_decay=1e-2)
-    autocast = (torch.autocast(s.device.type, dtype=torch.bfloat16) if mode == "fast"
+    built = build_models(cfg, plan, device, random_sd15())
+    built.model.to(device)
+    params = [p for m in built.trained.values() for p in m.parameters()]
+    optimizer = plan.adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch = _batch(batch_size, device)
+    cache = LatentCache(built.vae, _FixedViews(batch["image"]), batch_size) if plan.cache_latents else None
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if plan.mixed_precision == "bf16"
                 else contextlib.nullcontext())
-    batch = _batch(s)
-    if s.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(s.device)
 
-    def step() -> float:
+    def step() -> None:
         with autocast:
-            loss = loss_fn(batch)
+            if built.teacher is None:
+                loss = stage1_loss(built.model, built.vae, built.noise_scheduler, batch, cfg.noise, cache)
+            else:
+                loss = stage2_loss(built.model, built.teacher, built.vae, batch, cfg.noise.mix_prob, cache)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return loss.item()
 
-    for _ in range(s.warmup):
-        step()
-    _sync(s.device)
+    timing = time_steps(step, device, warmup, steps)
+    return {"kind": "step", "stage": stage, "mode": mode, "batch_size": batch_size, "speed": plan.record(),
+            "samples_per_s": batch_size * timing.steps_per_s, **asdict(timing), "steps_per_s": timing.steps_per_s}
+
+
+def _step_clock(device: torch.device) -> tuple[Callable[[int], None], Callable[[], list[float]]]:
+    """``on_step`` marking each optimiser step (a CUDA event, or the wall clock) and the intervals (ms)."""
+    marks: list[Any] = []
+
+    def on_step(_step: int) -> None:
+        if device.type == "cuda":
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            marks.append(event)
+        else:
+            marks.append(time.perf_counter())
+
+    def intervals() -> list[float]:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            return [a.elapsed_time(b) for a, b in itertools.pairwise(marks)]
+        return [(b - a) * 1000.0 for a, b in itertools.pairwise(marks)]
+
+    return on_step, intervals
+
+
+def loop_data(work: Path, shapes: int) -> Path:
+    """Synthetic SPEC §5 data with ``shapes`` ShapeNet-55 training clouds and one 64-px view each → its root."""
+    from pointsd.data.paths import SHAPENET55, ULIP_RENDERS
+    from pointsd.data.render_dataset import render_dataset
+    from pointsd.data.synth import synthesize
+    from pointsd.data.synth.sizes import sizes_for
+
+    root = work / "data"
+    synthesize(root, sizes_for("tiny", shapenet_train=shapes, shapenet_test=8), seed=0)
+    pc = root / SHAPENET55
+    render_dataset(pc / "shapenet_pc", root / ULIP_RENDERS, views=1, size=64, seed=0,
+                   split_list=pc / "ShapeNet-55" / "train.txt")
+    return root
+
+
+def measure_loop(stage: int, device: torch.device, batch_size: int, steps: int, data_root: Path,
+                 work: Path) -> dict[str, Any]:
+    """``run_pretrain`` of ``stage`` (fast) for about ``steps`` optimiser steps → a row; epoch ends apart."""
+    from pointsd.train.pretrain import default_datasets, run_pretrain
+
+    cfg = bench_config(stage, "fast", batch_size, work, data_root)
+    train_set, probe = default_datasets(cfg)
+    per_epoch = len(train_set) // batch_size
+    cfg.epochs = max(1, -(-steps // per_epoch))
+    on_step, intervals = _step_clock(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    for _ in range(s.steps):
-        step()
-    _sync(s.device)
-    seconds = time.perf_counter() - start
-    sps = s.steps / seconds
-    return {"stage": stage, "mode": mode, "batch_size": s.batch_size, "steps": s.steps,
-            "steps_per_s": sps, "samples_per_s": sps * s.batch_size, "peak_mem_mb": _peak_mb(s.device)}
+    run_pretrain(cfg, train_set, probe, sd=random_sd15(), on_step=on_step)
+    wall = time.perf_counter() - start
+    gaps = intervals()
+    boundary = {i for i in range(len(gaps)) if (i + 1) % per_epoch == 0}  # the gap after an epoch's last step
+    inner = [g for i, g in enumerate(gaps) if i not in boundary] or gaps
+    median = statistics.median(inner)
+    epoch_end = [g - median for i, g in enumerate(gaps) if i in boundary]
+    return {"kind": "loop", "stage": stage, "mode": "fast", "batch_size": batch_size,
+            "steps": len(gaps) + 1, "epochs": cfg.epochs, "steps_per_epoch": per_epoch,
+            "median_ms": median, "steps_per_s": 1000.0 / median, "samples_per_s": batch_size * 1000.0 / median,
+            "epoch_end_s": statistics.fmean(epoch_end) / 1000.0 if epoch_end else None,
+            "wall_s": wall, "startup_s": max(0.0, wall - sum(gaps) / 1000.0), "peak_mem_mb": peak_memory_mb(device),
+            "speed": cfg.speed_plan().record()}
 
 
 def projection_hours(samples_per_s_stage1: float, samples_per_s_stage2: float) -> float:
@@ -143,34 +230,55 @@ def projection_hours(samples_per_s_stage1: float, samples_per_s_stage2: float) -
     return (samples / samples_per_s_stage1 + samples / samples_per_s_stage2) / 3600
 
 
+def summarise(rows: list[dict[str, Any]]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Speed-ups, projections and issue #11's pre-training targets from ``rows``."""
+    rate = {(r["kind"], r["stage"], r["mode"]): r["samples_per_s"] for r in rows}
+    summary: dict[str, float] = {}
+    for stage in (1, 2):
+        if ("step", stage, "fast") in rate and ("step", stage, "reference") in rate:
+            summary[f"speedup_stage{stage}"] = rate["step", stage, "fast"] / rate["step", stage, "reference"]
+    for kind in ("step", "loop"):
+        for mode in MODES:
+            if (kind, 1, mode) in rate and (kind, 2, mode) in rate:
+                summary[f"projection_hours_{kind}_{mode}"] = projection_hours(rate[kind, 1, mode], rate[kind, 2, mode])
+    targets = [_target(f"pretrain.stage{stage}.speedup", summary[f"speedup_stage{stage}"], target, at_least=True)
+               for stage, target in SPEEDUP_TARGETS.items() if f"speedup_stage{stage}" in summary]
+    if "projection_hours_loop_fast" in summary:
+        targets.append(_target("pretrain.paper_schedule_hours", summary["projection_hours_loop_fast"],
+                               TARGET_HOURS, at_least=False))
+    return summary, targets
+
+
+def _target(name: str, measured: float, target: float, at_least: bool) -> dict[str, Any]:
+    return {"name": name, "measured": measured, "target": target,
+            "met": measured >= target if at_least else measured <= target}
+
+
 def _bench(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from pointsd.errors import PointSDError
-
         raise PointSDError("--device cuda was asked for but no CUDA device is available")
     gpu = device.type == "cuda"
-    s = BenchSettings(device=device, batch_size=args.batch_size or (64 if gpu else 2),
-                      warmup=args.warmup or (3 if gpu else 1), steps=args.steps or (10 if gpu else 2))
-    rows = [measure(stage, mode, s) for stage in (1, 2) for mode in args.modes]
-    by = {(r["stage"], r["mode"]): r for r in rows}
-    summary: dict[str, Any] = {}
-    for mode in args.modes:
-        summary[f"projection_hours_{mode}"] = projection_hours(by[1, mode]["samples_per_s"],
-                                                               by[2, mode]["samples_per_s"])
-    if set(MODES) <= set(args.modes):
-        for stage in (1, 2):
-            summary[f"speedup_stage{stage}"] = by[stage, "fast"]["steps_per_s"] / by[stage, "reference"]["steps_per_s"]
-    meta = run_metadata(profile="bench", protocol="pretrain", seed=0, device=device,
-                        batch_size=s.batch_size, image_size=s.image_size, npoints=s.npoints)
+    batch = args.batch_size or (64 if gpu else 2)
+    warmup, steps = args.warmup or (5 if gpu else 1), args.steps or (50 if gpu else 2)
+    loop_steps = args.loop_steps if args.loop_steps is not None else (60 if gpu else 0)
+    with tempfile.TemporaryDirectory(prefix="pointsd-bench-") as tmp:
+        work = Path(tmp)
+        rows = [measure_step(stage, mode, device, batch, warmup, steps, work) for stage in (1, 2) for mode in args.modes]
+        if loop_steps > 0:
+            root = loop_data(work, shapes=batch * 10)
+            rows += [measure_loop(stage, device, batch, loop_steps, root, work) for stage in (1, 2)]
+    summary, targets = summarise(rows)
+    meta = run_metadata(profile="bench", protocol="pretrain", seed=0, device=device, batch_size=batch,
+                        image_size=64, npoints=1024)
     if args.json:
-        print(json_io.dumps({"meta": meta, "rows": rows, "summary": summary}))
+        print(json_io.dumps({"meta": meta, "rows": rows, "summary": summary, "targets": targets if gpu else []}))
         return 0
-    print(f"device {meta['device']}, batch {s.batch_size}, {s.image_size} px, {s.npoints} points, SD1.5 UNet+VAE")
-    print(f"{'stage':>5} {'mode':>10} {'steps/s':>9} {'samples/s':>10} {'peak MiB':>9}")
+    print(f"device {meta['device']}, batch {batch}, 64 px, 1024 points, SD1.5 UNet+VAE, ViT-S")
+    print(f"{'kind':>5} {'stage':>5} {'mode':>10} {'steps/s':>9} {'samples/s':>10} {'start-up s':>10} {'peak MiB':>9}")
     for r in rows:
-        print(f"{r['stage']:>5} {r['mode']:>10} {r['steps_per_s']:>9.3f} {r['samples_per_s']:>10.2f} "
-              f"{r['peak_mem_mb']:>9.0f}")
+        print(f"{r['kind']:>5} {r['stage']:>5} {r['mode']:>10} {r['steps_per_s']:>9.3f} {r['samples_per_s']:>10.2f} "
+              f"{r['startup_s']:>10.1f} {r['peak_mem_mb']:>9.0f}")
     for key, value in summary.items():
         print(f"{key}: {value:.2f}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from typing import NoReturn
 
 from pointsd.models.config import BackboneConfig
+from pointsd.train.presets import PRECISIONS, SPEEDS
 from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
 
 
@@ -41,10 +42,15 @@ def add_backbone_flags(p: argparse.ArgumentParser) -> None:
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """How a training run executes, and the provenance every metrics file records (the pipeline's
-    `device`, `seed`, `profile`, `data_profile`)."""
+    `device`, `speed`, `seed`, `profile`, `data_profile`)."""
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), required=True)
-    p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--num-workers", type=non_negative_int, default=0, help="data-loader processes")
+    p.add_argument("--speed", choices=SPEEDS, required=True,
+                   help="fast: bf16, compiled, fused on CUDA (the CPU keeps fp32); exact: the paper's fp32 "
+                        "arithmetic (see pointsd/train/speed.py)")
+    p.add_argument("--mixed-precision", choices=PRECISIONS, default="auto",
+                   help="override the speed mode's autocast (auto: bf16 for fast on CUDA, else no)")
+    p.add_argument("--num-workers", type=non_negative_int, default=None,
+                   help="data-loader processes (default: the speed mode's; 0 on the CPU)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--profile", required=True, help="params profile name, recorded in the metrics")
     p.add_argument("--data-profile", choices=("synthetic", "real"), required=True,

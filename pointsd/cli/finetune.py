@@ -47,7 +47,6 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     if with_votes:
         p.add_argument("--votes", type=int, required=True, help="test-time votes (0: none; SPEC ModelNet40: 10)")
     add_backbone_flags(p)
-    p.add_argument("--compile", action="store_true", help="torch.compile the patch embedding and blocks")
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
     add_run_flags(p)
     add_overwrite_flag(p)
@@ -59,11 +58,12 @@ def config_from_args(args: argparse.Namespace, task: str) -> FinetuneConfig:
 
     return ft.FinetuneConfig(
         task=task, out_dir=args.out, init=args.init, protocol=args.protocol, val_fraction=args.val_fraction,
-        seed=args.seed, device=args.device, mixed_precision=args.mixed_precision, batch_size=args.batch_size,
+        seed=args.seed, device=args.device, speed=args.speed, mixed_precision=args.mixed_precision,
+        batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
         grad_accum=args.grad_accum, label_smoothing=args.label_smoothing, oversample=args.oversample,
-        num_workers=args.num_workers, compile=args.compile, max_steps_per_epoch=args.max_steps_per_epoch,
+        num_workers=args.num_workers, max_steps_per_epoch=args.max_steps_per_epoch,
         profile=args.profile, data_profile=args.data_profile, progress=not args.no_progress,
         command=list(sys.argv), overwrite=args.overwrite, backbone=backbone_from_args(args),
         npoints=args.npoints, lr=args.lr, epochs=args.epochs, augment=args.augment,

@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = PartSegConfig(
         out_dir=args.out, init=args.init, protocol=args.protocol, seed=args.seed, device=args.device,
-        mixed_precision=args.mixed_precision, epochs=args.epochs, batch_size=args.batch_size,
+        speed=args.speed, mixed_precision=args.mixed_precision, epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, lr=args.lr, weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip, npoints=args.npoints,
         augment=args.augment,

@@ -13,10 +13,16 @@ import torch
 from pointsd.ops import furthest_point_sample, gather
 
 
+def draw_device(ref: torch.Tensor, generator: torch.Generator | None) -> torch.device:
+    """Where the random numbers for ``ref`` are drawn: ``generator``'s device when one is given, else
+    ``ref``'s (on CUDA no CPU numbers are copied over, which would synchronise with the host)."""
+    return generator.device if generator is not None else ref.device
+
+
 def _uniform(shape: tuple[int, ...], low: float, high: float, ref: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
-    """Uniform samples in ``[low, high)`` drawn on CPU (reproducible) and moved to ``ref``'s device."""
-    u = torch.rand(shape, generator=generator, dtype=torch.float64)
+    """Uniform samples in ``[low, high)`` (float64 draws, :func:`draw_device`) on ``ref``'s device and dtype."""
+    u = torch.rand(shape, generator=generator, dtype=torch.float64, device=draw_device(ref, generator))
     return (low + (high - low) * u).to(device=ref.device, dtype=ref.dtype)
 
 
@@ -36,8 +42,18 @@ def fps_subsample(points: torch.Tensor, n: int, oversample: float = 1.2,
     else:
         idx = furthest_point_sample(points[..., :3].contiguous(), m)
         pool = gather(points, idx)
-    choice = torch.stack([torch.randperm(m, generator=generator)[:n] for _ in range(B)]).to(points.device)
-    return gather(pool, choice)
+    return gather(pool, random_subsets(B, m, n, points, generator))
+
+
+def random_subsets(B: int, m: int, n: int, ref: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """``(B, n)`` int64 on ``ref``'s device: per row, ``n`` distinct indices of ``range(m)`` in random order.
+
+    Drawn on the CPU as ``randperm`` rows (reproducible against earlier runs), on CUDA as the ``argsort``
+    of uniform draws on the device (:func:`draw_device`: no host synchronisation)."""
+    device = draw_device(ref, generator)
+    if device.type == "cpu":
+        return torch.stack([torch.randperm(m, generator=generator)[:n] for _ in range(B)]).to(ref.device)
+    return torch.rand((B, m), generator=generator, device=device).argsort(dim=1)[:, :n]
 
 
 def scale_translate(points: torch.Tensor, scale_low: float = 2.0 / 3.0, scale_high: float = 1.5,
@@ -81,7 +97,8 @@ def rotate_perturbation(points: torch.Tensor, sigma: float = 0.06, clip: float =
                         generator: torch.Generator | None = None) -> torch.Tensor:
     """Small random rotation: per-axis angles ``clip(N(0,sigma), -clip, clip)``, composed Rz·Ry·Rx."""
     B = points.shape[0]
-    a = (torch.randn((B, 3), generator=generator, dtype=torch.float64) * sigma).clamp(-clip, clip)
+    a = (torch.randn((B, 3), generator=generator, dtype=torch.float64,
+                     device=draw_device(points, generator)) * sigma).clamp(-clip, clip)
     a = a.to(device=points.device, dtype=points.dtype)
     c, s = torch.cos(a), torch.sin(a)
     z, o = torch.zeros(B, dtype=points.dtype, device=points.device), torch.ones(B, dtype=points.dtype,

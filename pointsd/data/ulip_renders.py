@@ -23,8 +23,8 @@ def render_folder(render_root: str | os.PathLike) -> Path:
     return dataset_dir(render_root, ULIP_RENDERS)
 
 
-def load_view(path: Path, image_size: int, flip: bool = False) -> torch.Tensor:
-    """An RGBA (or RGB) PNG composited on white, bicubic-resized, optionally mirrored → ``(3,S,S)`` in [-1,1]."""
+def decode_view(path: Path, image_size: int) -> np.ndarray:
+    """An RGBA (or RGB) PNG composited on white and bicubic-resized → ``(S,S,3)`` uint8."""
     try:
         with Image.open(path) as img:
             img.load()
@@ -33,17 +33,27 @@ def load_view(path: Path, image_size: int, flip: bool = False) -> torch.Tensor:
         raise PointSDError(f"{path}: not a readable image ({err})") from err
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     rgb = Image.alpha_composite(white, rgba).convert("RGB").resize((image_size, image_size), Image.BICUBIC)
-    if flip:
-        rgb = rgb.transpose(Image.FLIP_LEFT_RIGHT)
-    arr = np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def view_tensor(rgb: np.ndarray, flip: bool = False) -> torch.Tensor:
+    """``(S,S,3)`` uint8, optionally mirrored left-right → ``(3,S,S)`` float32 in [-1,1]."""
+    arr = (rgb[:, ::-1] if flip else rgb).astype(np.float32) / 127.5 - 1.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
+def load_view(path: Path, image_size: int, flip: bool = False) -> torch.Tensor:
+    """A view image file → ``(3,S,S)`` in [-1,1] (:func:`decode_view`, then :func:`view_tensor`)."""
+    return view_tensor(decode_view(path, image_size), flip)
+
+
 class ShapeNet55Pretrain(Dataset):
-    """→ dict ``points (npoints,3)`` float32 (unit sphere, augmented when ``augment``), ``image (3,S,S)`` in [-1,1], ``id``.
+    """→ dict ``points (npoints,3)`` float32 (unit sphere, augmented when ``augment``), ``image (3,S,S)``
+    in [-1,1], ``index`` (int), ``flip`` (bool: the image is mirrored), ``id``.
 
     ``view`` is the ULIP view index (azimuth ``view*12`` degrees). Every listed shape must have its
-    cloud and its view image; a missing one is reported at construction, naming the file.
+    cloud and its view image; a missing one is reported at construction, naming the file. Decoded
+    images are kept in memory (``(S,S,3)`` uint8 per shape, per process), so a PNG is decoded once.
     """
 
     def __init__(self, pc_root: str | os.PathLike, render_root: str | os.PathLike, split: str,
@@ -53,6 +63,7 @@ class ShapeNet55Pretrain(Dataset):
         self.ids = read_split(pc_root, split)
         self.npoints, self.image_size, self.augment = npoints, image_size, augment
         self.azimuth = view * 12
+        self.decoded: dict[int, np.ndarray] = {}
         for shape_id in self.ids:
             for path in (self.npy / f"{shape_id}.npy", self.image_path(shape_id)):
                 if not path.is_file():
@@ -62,10 +73,16 @@ class ShapeNet55Pretrain(Dataset):
         """The view image of ``shape_id``."""
         return self.renders / shape_id / view_name(shape_id, self.azimuth)
 
+    def view_image(self, index: int, flip: bool) -> torch.Tensor:
+        """The view of shape ``index`` → ``(3,S,S)`` in [-1,1], mirrored when ``flip``."""
+        if index not in self.decoded:
+            self.decoded[index] = decode_view(self.image_path(self.ids[index]), self.image_size)
+        return view_tensor(self.decoded[index], flip)
+
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str | int | bool]:
         shape_id = self.ids[index]
         cloud = load_cloud(self.npy / f"{shape_id}.npy")
         if len(cloud) < self.npoints:
@@ -76,4 +93,5 @@ class ShapeNet55Pretrain(Dataset):
         if self.augment:
             points = pretrain_augment(points.unsqueeze(0))[0]
             flip = bool(torch.rand(()) < 0.5)
-        return {"points": points, "image": load_view(self.image_path(shape_id), self.image_size, flip), "id": shape_id}
+        return {"points": points, "image": self.view_image(index, flip), "index": index, "flip": flip,
+                "id": shape_id}

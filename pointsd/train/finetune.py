@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from pointsd import ops
 from pointsd.data import transforms
@@ -49,7 +49,6 @@ class FinetuneConfig(SupervisedConfig):
     label_smoothing: float = 0.0
     oversample: float = 1.2
     votes: int
-    compile: bool = False
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the first bad field."""
@@ -86,11 +85,11 @@ def dataset_source(dataset: Dataset) -> str:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
-    """SGD (momentum) as SPEC §4, or AdamW when asked."""
+    """SGD (momentum) as SPEC §4, or AdamW when asked (fused on the fast path)."""
     groups = param_groups(model, cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return cfg.speed_plan().adamw(groups, lr=cfg.lr)
 
 
 def augment_batch(points: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -106,23 +105,29 @@ def augment_batch(points: torch.Tensor, kind: str, generator: torch.Generator | 
 
 
 def fps_pool(dataset: Dataset, npoints: int, oversample: float, device: torch.device,
-             batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """FPS every cloud to ``min(N, int(oversample*npoints))`` points once (deterministic, start 0).
+             batch_size: int = 64, *, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """FPS every cloud to ``m = min(N, int(oversample*npoints))`` points once (deterministic, start 0).
 
     → ``pool (n, m, 3)`` on CPU, FPS-ordered so ``pool[:, :npoints]`` is the FPS to ``npoints``;
-    ``labels (n,)`` int64.
+    ``labels (n,)`` int64. ``training``: the pool a training step draws its random subset from, as
+    :func:`pointsd.data.transforms.fps_subsample` would each step (a cloud with ``m == N`` is kept as it
+    is); its loader has its own generator, so building it leaves the run's random stream unchanged.
     """
     if len(dataset) == 0:
         raise PointSDError(f"{dataset_source(dataset)}: 0 clouds to evaluate on; "
                            "check it with pointsd data inspect")
     pools, labels = [], []
-    for points, label in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    generator = torch.Generator() if training else None
+    for points, label in DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=generator):
         N = points.shape[1]
         if N < npoints:
             raise PointSDError(f"clouds have {N} points, fewer than npoints={npoints}")
-        pts = points.to(device)
-        idx = ops.furthest_point_sample(pts, min(N, int(oversample * npoints)))
-        pools.append(ops.gather(pts, idx).cpu())
+        m = min(N, int(oversample * npoints))
+        if training and m == N:
+            pools.append(points)
+        else:
+            pts = points.to(device)
+            pools.append(ops.gather(pts, ops.furthest_point_sample(pts, m)).cpu())
         labels.append(torch.as_tensor(label, dtype=torch.long))
     return torch.cat(pools), torch.cat(labels)
 
@@ -188,6 +193,8 @@ def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerat
     from pointsd.models.classifier import PointTransformerClassifier
 
     model = PointTransformerClassifier(len(data.class_names), cfg.backbone)
+    train_pool = train_set if len(train_set) < 2 else TensorDataset(  # < 2: the runner's error names the set
+        *fps_pool(train_set, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size, training=True))
     test_pool, test_labels = fps_pool(data.test, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size)
     select_pool, select_labels = (test_pool, test_labels) if val_set is None else fps_pool(
         val_set, cfg.npoints, cfg.oversample, accelerator.device, cfg.eval_batch_size)
@@ -198,8 +205,9 @@ def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerat
         return metrics.overall_accuracy(logits.argmax(1), labels)
 
     def loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        points, labels = batch
-        points = augment_batch(transforms.fps_subsample(points, cfg.npoints, cfg.oversample), cfg.augment)
+        pool, labels = batch  # a random subset of each cloud's training pool: fps_subsample's draw
+        choice = transforms.random_subsets(pool.shape[0], pool.shape[1], cfg.npoints, pool, None)
+        points = augment_batch(ops.gather(pool, choice), cfg.augment)
         return F.cross_entropy(model(points).float(), labels, label_smoothing=cfg.label_smoothing)
 
     def best(model: torch.nn.Module, saved: dict[str, Any]) -> dict[str, Any]:
@@ -215,12 +223,12 @@ def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerat
         return found if val_set is None else {**found, "val_acc": float(saved["val_acc"])}
 
     return SupervisedTask(
-        name=cfg.task, model=model, make_optimizer=lambda m: make_optimizer(m, cfg), train_set=train_set,
+        name=cfg.task, model=model, make_optimizer=lambda m: make_optimizer(m, cfg), train_set=train_pool,
         loss=loss, select=lambda m: {select_key: accuracy(m, select_pool, select_labels)}, select_key=select_key,
         selection=("best epoch chosen on the TEST set (official code's protocol)" if val_set is None
                    else f"best epoch chosen on a stratified validation split ({cfg.val_fraction:.0%} of train)"),
         last_epoch=lambda m: {"last_epoch_acc": accuracy(m, test_pool, test_labels)},
-        best=best, shuffle_seed=cfg.seed, compile=cfg.compile,
+        best=best, shuffle_seed=cfg.seed,
         meta={"num_processes": accelerator.num_processes, "grad_accum": cfg.grad_accum},
     )
 

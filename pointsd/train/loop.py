@@ -34,11 +34,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast, gather_object
+from accelerate.utils import DataLoaderConfiguration, broadcast, gather_object
 from tqdm.auto import tqdm
 
 from pointsd.errors import PointSDError, first_line
 from pointsd.models.checkpoints import load_state_file
+from pointsd.train.speed import SpeedPlan
 from pointsd.utils import atomic, json_io
 from pointsd.utils.run_info import set_seed
 
@@ -56,6 +57,7 @@ class LoopConfig:
     progress: bool = True
     max_steps_per_epoch: int | None = None
     seed: int = 0
+    check_every_step: bool = True  # False: a non-finite loss is found when it is logged (no host sync a step)
 
 
 @dataclass
@@ -91,9 +93,11 @@ class MetricsLog:
             fh.write(json_io.dumps(record, compact=True) + "\n")
 
 
-def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_accum: int = 1) -> Accelerator:
+def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_accum: int = 1,
+                     non_blocking: bool = False) -> Accelerator:
     """An Accelerator for ``device`` (auto|cpu|cuda), ``mixed_precision`` (no|bf16|fp16) and ``grad_accum``
-    batches per optimiser step (global batch = batch × processes × grad_accum)."""
+    batches per optimiser step (global batch = batch × processes × grad_accum). ``non_blocking``: batches
+    are copied to the device asynchronously (the loader must pin memory)."""
     if grad_accum < 1:
         raise PointSDError(f"grad_accum must be >= 1, got {grad_accum}")
     if mixed_precision not in ("no", "bf16", "fp16"):
@@ -104,7 +108,15 @@ def make_accelerator(device: str = "auto", mixed_precision: str = "no", grad_acc
         raise PointSDError("device=cuda was asked for but no CUDA device is available")
     if mixed_precision == "fp16" and (device == "cpu" or not torch.cuda.is_available()):
         raise PointSDError("mixed_precision=fp16 needs a CUDA device; use bf16 or no on the CPU")
-    return Accelerator(mixed_precision=mixed_precision, cpu=device == "cpu", gradient_accumulation_steps=grad_accum)
+    return Accelerator(mixed_precision=mixed_precision, cpu=device == "cpu", gradient_accumulation_steps=grad_accum,
+                       dataloader_config=DataLoaderConfiguration(non_blocking=non_blocking))
+
+
+def accelerator_for(device: str, plan: SpeedPlan, grad_accum: int = 1) -> Accelerator:
+    """The Accelerator of a run with speed ``plan`` on ``device`` (TF32 set as the plan says)."""
+    accelerator = make_accelerator(device, plan.mixed_precision, grad_accum, non_blocking=plan.pin_memory)
+    plan.apply_matmul_precision()
+    return accelerator
 
 
 def steps_per_epoch(loader: Iterable[Any], accelerator: Accelerator, cap: int | None) -> int:
@@ -175,9 +187,11 @@ def train(
     step_fn: Callable[[Any], torch.Tensor],
     eval_fn: Callable[[], dict[str, float]] | None = None,
     on_best: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> LoopState:
     """Run (or resume) training; returns the final state. ``modules`` are the trained ones (the
-    prepared, possibly DDP-wrapped, model where there is one: accumulation skips its gradient sync)."""
+    prepared, possibly DDP-wrapped, model where there is one: accumulation skips its gradient sync).
+    ``on_step(step)`` is called after every optimiser step (benchmarks time the loop with it)."""
     state_path = cfg.out_dir / "state" / "last.pt"
     state, streams = LoopState(), ShardStreams(accelerator, cfg.seed)
     if state_path.exists():
@@ -195,8 +209,11 @@ def train(
 
     last_logged = state.step
 
+    watch = NonFiniteWatch(cfg.check_every_step, accelerator.device)
+
     def log_loss(loss: torch.Tensor) -> None:
         nonlocal last_logged
+        watch.check(f"steps {last_logged + 1}-{state.step} in {cfg.out_dir}")
         value = accelerator.reduce(loss, reduction="mean").item()
         log.write({"step": state.step, "epoch": state.epoch, "loss": value, "lr": optimizer.param_groups[0]["lr"]})
         bar.set_postfix(loss=f"{value:.4f}")
@@ -215,7 +232,7 @@ def train(
         for i, batch in enumerate(loader):
             if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch * accum:
                 break
-            micro.append(_backward(accelerator, modules, streams.use(i % accum), step_fn, batch,
+            micro.append(watch.see(_backward(accelerator, modules, streams.use(i % accum), step_fn, batch),
                                    f"step {state.step} in {cfg.out_dir}"))
             if not accelerator.sync_gradients:
                 continue
@@ -227,6 +244,8 @@ def train(
             step_loss, micro = torch.stack(micro).mean(), []
             state.step += 1
             bar.update(1)
+            if on_step is not None:
+                on_step(state.step)
             if state.step % cfg.log_every == 0:
                 log_loss(step_loss)
             if cfg.eval_every and state.step % cfg.eval_every == 0:
@@ -263,17 +282,38 @@ def load_best_weights(path: Path, accelerator: Accelerator, model: torch.nn.Modu
     return best
 
 
+class NonFiniteWatch:
+    """Finds a non-finite loss: at once (``every_step``: one host synchronisation a step), or, without
+    a synchronisation, when the losses are next logged (:meth:`check`, at least once an epoch)."""
+
+    def __init__(self, every_step: bool, device: torch.device) -> None:
+        self.every_step = every_step
+        self.seen_bad = torch.zeros((), dtype=torch.bool, device=device)
+
+    def see(self, loss: torch.Tensor, where: str) -> torch.Tensor:
+        """Record the scalar ``loss`` of ``where`` (raise now when checking every step); → ``loss``."""
+        if self.every_step:
+            if not torch.isfinite(loss):
+                raise PointSDError(f"loss became {loss.item()} at {where}")
+        else:
+            self.seen_bad |= ~torch.isfinite(loss)
+        return loss
+
+    def check(self, where: str) -> None:
+        """Raise if a loss seen since the last check was not finite (``where``: those steps)."""
+        if not self.every_step and bool(self.seen_bad):
+            raise PointSDError(f"loss became non-finite in {where}")
+
+
 def _backward(
     accelerator: Accelerator, modules: Mapping[str, torch.nn.Module], stream: AbstractContextManager[None],
-    step_fn: Callable[[Any], torch.Tensor], batch: Any, where: str,
+    step_fn: Callable[[Any], torch.Tensor], batch: Any,
 ) -> torch.Tensor:
     """Loss of ``batch`` (drawn on its shard's RNG ``stream``), back-propagated (gradient sync skipped
     until the last micro-batch of an optimiser step); → the detached loss (a scalar)."""
     with accelerator.accumulate(*modules.values()):
         with stream:
             loss = step_fn(batch)
-        if not torch.isfinite(loss):
-            raise PointSDError(f"loss became {loss.item()} at {where}")
         accelerator.backward(loss)
     return loss.detach()
 

@@ -129,7 +129,7 @@ def partseg_task(cfg: PartSegConfig, data_root: Path, accelerator: Accelerator) 
 
     return SupervisedTask(
         name="partseg", model=model, train_set=train_set, loss=loss, select=selected, select_key=select_key,
-        make_optimizer=lambda m: torch.optim.AdamW(param_groups(m, cfg.weight_decay), lr=cfg.lr),
+        make_optimizer=lambda m: cfg.speed_plan().adamw(param_groups(m, cfg.weight_decay), lr=cfg.lr),
         selection=("best epoch by instance mIoU on the TEST set (official code's protocol), trained on train+val"
                    if not honest else "best epoch by instance mIoU on the official val split, trained on train"),
         last_epoch=last_epoch, best=best,

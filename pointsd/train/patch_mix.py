@@ -25,8 +25,9 @@ def swap_slots(
     pairs = B // 2
     lam = torch.rand((), generator=generator).item()
     n = max(1, int(G * lam))
-    order = torch.rand((pairs, G), generator=generator).argsort(dim=1)[:, :n]
-    mask = torch.zeros((pairs, G), dtype=torch.bool).scatter_(1, order, True).to(center.device)
+    device = generator.device if generator is not None else center.device  # no CPU draws copied to a GPU
+    order = torch.rand((pairs, G), generator=generator, device=device).argsort(dim=1)[:, :n]
+    mask = torch.zeros((pairs, G), dtype=torch.bool, device=device).scatter_(1, order, True).to(center.device)
     nb, ct = neighborhood.clone(), center.clone()
     a, b = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
     m4, m3 = mask[:, :, None, None], mask[:, :, None]

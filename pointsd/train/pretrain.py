@@ -20,7 +20,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset
 
 from pointsd.diffusion.resampler import ResamplerConfig
-from pointsd.diffusion.stable_diffusion import check_sd_folder, load_stable_diffusion
+from pointsd.diffusion.stable_diffusion import StableDiffusionParts, check_sd_folder, load_stable_diffusion
 from pointsd.diffusion.stage_models import (
     STAGE1_FILES,
     Stage1Model,
@@ -34,9 +34,11 @@ from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
-from pointsd.train.loop import LoopConfig, make_accelerator, steps_per_epoch, train
+from pointsd.train.latent_cache import LatentCache
+from pointsd.train.loop import LoopConfig, accelerator_for, steps_per_epoch, train
 from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
+from pointsd.train.speed import SpeedPlan, cast_frozen_
 from pointsd.train.training_config import TrainingConfig
 from pointsd.utils import json_io
 from pointsd.utils.run_config import prepare_run_folder
@@ -84,11 +86,12 @@ class PretrainConfig(TrainingConfig):
     data_profile: str = "real"
     log_every: int = 10
 
-    def validate(self) -> None:
-        """Raise :class:`PointSDError` naming the path or key that is wrong."""
+    def validate(self, sd_folder: bool = True) -> None:
+        """Raise :class:`PointSDError` naming the path or key that is wrong (``sd_folder``: check ``sd_dir``)."""
         if self.stage not in (1, 2):
             raise PointSDError(f"stage must be 1 or 2, got {self.stage}")
-        check_sd_folder(self.sd_dir)
+        if sd_folder:
+            check_sd_folder(self.sd_dir)
         if self.stage == 2:
             if self.stage1_dir is None:
                 raise PointSDError("stage 2 needs --stage1 DIR (the stage-1 output folder)")
@@ -111,38 +114,47 @@ def encode_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
 
 def group_and_mix(
     backbone: PointTransformer, points: torch.Tensor, images: torch.Tensor, mix_prob: float
-) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Group the clouds; with probability ``mix_prob`` apply patch mix. → ``((nb, center), images)``."""
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, bool]:
+    """Group the clouds; with probability ``mix_prob`` apply patch mix. → ``((nb, center), images, mixed)``."""
     neighborhood, center = backbone.group(points)
     if torch.rand(()).item() < mix_prob:
         neighborhood, center, images = patch_mix(neighborhood, center, images)
-    return (neighborhood, center), images
+        return (neighborhood, center), images, True
+    return (neighborhood, center), images, False
+
+
+def batch_latents(vae: AutoencoderKL, images: torch.Tensor, batch: dict[str, torch.Tensor], mixed: bool,
+                  cache: LatentCache | None) -> torch.Tensor:
+    """Scaled latents of the batch's ``images``: sampled from ``cache`` for unmixed views, else encoded."""
+    if cache is not None and not mixed:
+        return cache.sample(batch["index"], batch["flip"])
+    return encode_latents(vae, images)
 
 
 def stage1_loss(
     model: Stage1Model | torch.nn.Module, vae: AutoencoderKL, noise_scheduler: DDPMScheduler,
-    batch: dict[str, torch.Tensor], noise: NoiseConfig,
+    batch: dict[str, torch.Tensor], noise: NoiseConfig, cache: LatentCache | None = None,
 ) -> torch.Tensor:
     """Denoising MSE of the point-conditioned UNet at ``t ~ U[t_min, t_max)``. ``model`` may be wrapped (DDP)."""
     inner = getattr(model, "module", model)
-    (neighborhood, center), images = group_and_mix(inner.backbone, batch["points"], batch["image"], noise.mix_prob)
-    latents = encode_latents(vae, images)
+    grouped, images, mixed = group_and_mix(inner.backbone, batch["points"], batch["image"], noise.mix_prob)
+    latents = batch_latents(vae, images, batch, mixed, cache)
     eps = torch.randn_like(latents)
     t = torch.randint(noise.t_min, noise.t_max, (latents.shape[0],), device=latents.device)
     noisy = noise_scheduler.add_noise(latents, eps, t)
-    pred = model(neighborhood, center, noisy, t)
+    pred = model(*grouped, noisy, t)
     return F.mse_loss(pred.float(), eps.float())
 
 
 def stage2_loss(
     student: Stage2Student | torch.nn.Module, teacher: Stage2Teacher, vae: AutoencoderKL,
-    batch: dict[str, torch.Tensor], mix_prob: float,
+    batch: dict[str, torch.Tensor], mix_prob: float, cache: LatentCache | None = None,
 ) -> torch.Tensor:
     """MSE between the student's resampled feature and the teacher's last-down-block feature (one shared mix)."""
     inner = getattr(student, "module", student)
-    (neighborhood, center), images = group_and_mix(inner.backbone, batch["points"], batch["image"], mix_prob)
-    target = teacher(neighborhood, center, encode_latents(vae, images))
-    pred = student(neighborhood, center)
+    grouped, images, mixed = group_and_mix(inner.backbone, batch["points"], batch["image"], mix_prob)
+    target = teacher(*grouped, batch_latents(vae, images, batch, mixed, cache))
+    pred = student(*grouped)
     return F.mse_loss(pred.float(), target.float())
 
 
@@ -177,77 +189,114 @@ def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
     return train_set, probe
 
 
+@dataclass
+class PretrainModels:
+    """What one stage trains and runs: the model handed to accelerate, its trained parts, the frozen ones."""
+
+    model: torch.nn.Module
+    trained: dict[str, torch.nn.Module]
+    vae: AutoencoderKL
+    noise_scheduler: DDPMScheduler
+    teacher: Stage2Teacher | None
+
+
+def build_models(cfg: PretrainConfig, plan: SpeedPlan, device: torch.device,
+                 sd: StableDiffusionParts | None = None) -> PretrainModels:
+    """The stage's models on ``device`` from ``sd`` (default: loaded from ``cfg.sd_dir``); the frozen SD
+    weights in bf16 and the dense parts compiled when ``plan`` says so (:mod:`pointsd.train.speed`)."""
+    sd = sd or load_stable_diffusion(cfg.sd_dir)
+    frozen = torch.bfloat16 if plan.frozen_bf16 else torch.float32
+    vae = sd.vae.to(device)
+    cast_frozen_(vae, frozen)
+    if cfg.stage == 1:
+        model = Stage1Model(cfg.backbone, sd.unet)
+        cast_frozen_(model.unet, frozen)
+        trained = {"backbone": model.backbone, "global_proj": model.global_proj,
+                   "adapter_modules": model.adapter_modules()}
+        teacher = None
+        if plan.compile:
+            model.unet.compile()
+    else:
+        teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
+        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
+        teacher.to(device=device, dtype=frozen)
+        model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
+        trained = {"backbone": model.backbone, "resampler": model.resampler}
+        if plan.compile:
+            teacher.compile_dense_parts()
+            model.resampler.compile()
+    if plan.compile:
+        model.backbone.compile_dense_parts()
+    return PretrainModels(model, trained, vae, sd.noise_scheduler, teacher)
+
+
 def run_pretrain(
     cfg: PretrainConfig, train_set: Dataset | None = None, probe_sets: ProbeSets | None = None,
+    plan: SpeedPlan | None = None, sd: StableDiffusionParts | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train stage ``cfg.stage`` (resuming from ``out_dir/state`` when present); returns the summary written.
 
+    ``plan`` (default: ``cfg.speed_plan()``) says what runs for speed; ``sd`` (default: loaded from
+    ``cfg.sd_dir``) the Stable Diffusion parts; ``on_step`` goes to :func:`pointsd.train.loop.train`.
     A finished run of the same configuration (:mod:`pointsd.utils.run_config`) returns its summary unchanged.
     """
-    cfg.validate()
+    cfg.validate(sd_folder=sd is None)
     finished = prepare_run_folder(Path(cfg.out_dir), asdict(cfg), result="summary.json", overwrite=cfg.overwrite)
     if finished is not None:
         return finished
     set_seed(cfg.seed)
+    plan = plan or cfg.speed_plan()
     if train_set is None:
         train_set, probe_sets = default_datasets(cfg)
-    accelerator = make_accelerator(cfg.device, cfg.mixed_precision, cfg.grad_accum)
-    sd = load_stable_diffusion(cfg.sd_dir)
-    vae = sd.vae.to(accelerator.device)
-    if cfg.stage == 1:
-        model = Stage1Model(cfg.backbone, sd.unet)
-        trained = {"backbone": model.backbone, "global_proj": model.global_proj,
-                   "adapter_modules": model.adapter_modules()}
-        teacher = None
-    else:
-        teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
-        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
-        teacher.to(accelerator.device)
-        model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
-        trained = {"backbone": model.backbone, "resampler": model.resampler}
-    params = [p for m in trained.values() for p in m.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    accelerator = accelerator_for(cfg.device, plan, cfg.grad_accum)
+    built = build_models(cfg, plan, accelerator.device, sd)
+    params = [p for m in built.trained.values() for p in m.parameters()]
+    optimizer = plan.adamw(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.num_workers, generator=generator)
+                        num_workers=plan.num_workers, pin_memory=plan.pin_memory,
+                        persistent_workers=plan.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
     if len(loader) == 0:
         raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
-    wrapped, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    wrapped, optimizer, loader = accelerator.prepare(built.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
-
-    step_fn = _make_step(cfg, accelerator, wrapped, vae, sd.noise_scheduler, teacher)
-    save = _make_saver(cfg, model)
+    cache = (LatentCache(built.vae, train_set, cfg.batch_size, plan.num_workers)
+             if plan.cache_latents and hasattr(train_set, "view_image") else None)
+    step_fn = _make_step(cfg, accelerator, wrapped, built, cache)
+    save = _make_saver(cfg, built.model)
     eval_fn = None
     if probe_sets is not None and cfg.probe_every is not None:
         def eval_fn() -> dict[str, Any]:
-            return probe_accuracy(model.backbone, probe_sets.train, probe_sets.test, cfg.probe, accelerator.device)
+            return probe_accuracy(built.model.backbone, probe_sets.train, probe_sets.test, cfg.probe,
+                                  accelerator.device)
 
     loop_cfg = LoopConfig(
         out_dir=Path(cfg.out_dir), epochs=cfg.epochs, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
         eval_every=cfg.probe_every or 0, select_metric="probe_acc" if eval_fn else None,
         progress=cfg.progress, max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed,
+        check_every_step=not plan.deferred_checks,
     )
     state = train(
-        accelerator, loop_cfg, modules=trained, optimizer=optimizer, scheduler=scheduler, loader=loader,
-        step_fn=step_fn, eval_fn=eval_fn, on_best=lambda _record: save(Path(cfg.out_dir) / "best"),
+        accelerator, loop_cfg, modules=built.trained, optimizer=optimizer, scheduler=scheduler, loader=loader,
+        step_fn=step_fn, eval_fn=eval_fn, on_best=lambda _record: save(Path(cfg.out_dir) / "best"), on_step=on_step,
     )
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return {}
     save(Path(cfg.out_dir))
-    return _write_summary(cfg, accelerator, state)
+    return _write_summary(cfg, plan, accelerator, state)
 
 
 def _make_step(
-    cfg: PretrainConfig, accelerator: Accelerator, model: torch.nn.Module, vae: AutoencoderKL,
-    noise_scheduler: DDPMScheduler, teacher: Stage2Teacher | None,
+    cfg: PretrainConfig, accelerator: Accelerator, model: torch.nn.Module, built: PretrainModels,
+    cache: LatentCache | None,
 ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
     def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with accelerator.autocast():
-            if teacher is None:
-                return stage1_loss(model, vae, noise_scheduler, batch, cfg.noise)
-            return stage2_loss(model, teacher, vae, batch, cfg.noise.mix_prob)
+            if built.teacher is None:
+                return stage1_loss(model, built.vae, built.noise_scheduler, batch, cfg.noise, cache)
+            return stage2_loss(model, built.teacher, built.vae, batch, cfg.noise.mix_prob, cache)
     return step
 
 
@@ -260,13 +309,13 @@ def _make_saver(cfg: PretrainConfig, model: torch.nn.Module) -> Callable[[Path],
     return save
 
 
-def _write_summary(cfg: PretrainConfig, accelerator: Accelerator, state: Any) -> dict[str, Any]:
+def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerator, state: Any) -> dict[str, Any]:
     last_loss = _last_logged_loss(Path(cfg.out_dir) / "metrics.jsonl")
     summary = {
         "task": f"pretrain-stage{cfg.stage}",
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.probe.policy, seed=cfg.seed,
                              device=accelerator.device, data_profile=cfg.data_profile,
-                             mixed_precision=cfg.mixed_precision, num_processes=accelerator.num_processes,
+                             speed=plan.record(), num_processes=accelerator.num_processes,
                              grad_accum=cfg.grad_accum),
         "protocol": cfg.probe.policy,
         "steps": state.step,

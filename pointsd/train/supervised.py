@@ -23,13 +23,14 @@ from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.train.loop import (
     LoopConfig,
+    accelerator_for,
     best_weights_saver,
     load_best_weights,
-    make_accelerator,
     steps_per_epoch,
     train,
 )
 from pointsd.train.presets import PROTOCOLS
+from pointsd.train.speed import SpeedPlan
 from pointsd.train.training_config import TrainingConfig
 from pointsd.utils import json_io
 from pointsd.utils.run_config import prepare_run_folder
@@ -66,7 +67,7 @@ class SupervisedTask:
     ``saved`` being the blob :func:`~pointsd.train.loop.best_weights_saver` wrote. ``name`` and
     ``selection`` (how the epoch is picked, in words) go into the metrics file as ``task`` and
     ``selection``, ``meta`` into its ``meta``. ``shuffle_seed`` seeds the training batches' order (None:
-    the global RNG); ``compile`` compiles the model's dense parts.
+    the global RNG).
     """
 
     name: str
@@ -80,7 +81,6 @@ class SupervisedTask:
     last_epoch: Callable[[torch.nn.Module], dict[str, Any]]
     best: Callable[[torch.nn.Module, dict[str, Any]], dict[str, Any]]
     shuffle_seed: int | None = None
-    compile: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -116,16 +116,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def compile_dense_parts(model: torch.nn.Module) -> None:
-    """``torch.compile`` the patch embedding and the transformer blocks in place (state-dict keys kept).
-
-    Grouping (FPS / KNN through :mod:`pointsd.ops`) stays eager: its kernels are not traceable.
-    """
-    model.encoder.compile()
-    model.blocks.compile()
-
-
-def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int | None, too_small: str
+def train_loader(dataset: Dataset, batch_size: int, plan: SpeedPlan, seed: int | None, too_small: str
                  ) -> DataLoader:
     """Shuffled, ``drop_last`` batches of ``dataset``; fewer than 2 samples raise ``too_small`` with ``{n}`` the count.
 
@@ -136,7 +127,8 @@ def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int 
         raise PointSDError(too_small.replace("{n}", str(len(dataset))))
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      num_workers=num_workers, generator=generator)
+                      num_workers=plan.num_workers, pin_memory=plan.pin_memory,
+                      persistent_workers=plan.num_workers > 0, generator=generator)
 
 
 def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], SupervisedTask], *,
@@ -155,20 +147,22 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     if finished is not None:
         return finished
     set_seed(cfg.seed)
-    accelerator = make_accelerator(cfg.device, cfg.mixed_precision, grad_accum)
+    plan = cfg.speed_plan()
+    accelerator = accelerator_for(cfg.device, plan, grad_accum)
     task = build(accelerator)
     init_report = initialise(task.model, cfg.init)
     optimizer = task.make_optimizer(task.model)
-    loader = train_loader(task.train_set, cfg.batch_size, cfg.num_workers, task.shuffle_seed, too_small)
+    loader = train_loader(task.train_set, cfg.batch_size, plan, task.shuffle_seed, too_small)
     model, optimizer, loader = accelerator.prepare(task.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
-    if task.compile:
-        compile_dense_parts(accelerator.unwrap_model(model))
+    if plan.compile:
+        accelerator.unwrap_model(model).compile_dense_parts()
 
     loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=task.select_key, progress=cfg.progress,
-                          max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed)
+                          max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed,
+                          check_every_step=not plan.deferred_checks)
     started = time.perf_counter()
     state = train(accelerator, loop_cfg, modules={"model": model}, optimizer=optimizer, scheduler=scheduler,
                   loader=loader, step_fn=lambda batch: task.loss(model, batch), eval_fn=lambda: task.select(model),
@@ -185,7 +179,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
         "protocol": cfg.protocol,
         "selection": task.selection,
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.protocol, seed=cfg.seed, device=accelerator.device,
-                             data_profile=cfg.data_profile, mixed_precision=cfg.mixed_precision, **task.meta),
+                             data_profile=cfg.data_profile, speed=plan.record(), **task.meta),
         **task.best(model, saved),
         "selected_epoch": int(saved["epoch"]),
         "last_epoch": state.epoch,

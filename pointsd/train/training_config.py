@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pointsd.train.speed import SpeedPlan, plan_for, resolve_device
+
 
 @dataclass(kw_only=True)
 class TrainingConfig:
@@ -26,10 +28,15 @@ class TrainingConfig:
     npoints: int
     seed: int = 0
     device: str = "auto"
-    mixed_precision: str = "no"
-    num_workers: int = 0
+    speed: str = "fast"  # fast | exact (pointsd.train.speed)
+    mixed_precision: str = "auto"  # auto: the speed plan's choice
+    num_workers: int | None = None  # None: the speed plan's choice
     max_steps_per_epoch: int | None = None
     profile: str = "default"
     data_profile: str = "synthetic"
     progress: bool = True
     overwrite: bool = False
+
+    def speed_plan(self) -> SpeedPlan:
+        """What this run does for speed on its device (:mod:`pointsd.train.speed`)."""
+        return plan_for(self.speed, resolve_device(self.device), self.mixed_precision, self.num_workers)

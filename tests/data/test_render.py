@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from pointsd.data.render import FRAME, RenderSettings, azimuths, estimate_normals, render_view
 from pointsd.data.render_dataset import render_dataset
@@ -83,3 +84,21 @@ def test_render_dataset_layout_determinism_and_pretrain_pairs(synth_root: Path, 
     item = ds[0]
     assert item["points"].shape == (128, 3) and item["image"].shape == (3, 16, 16)
     assert item["image"].min() >= -1 and item["image"].max() <= 1 and item["image"].max() == 1  # white background
+
+
+def test_pretrain_pairs_decode_each_view_once(synth_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """The decoded image is kept: the same pixels as reading the file (mirrored or not), one decode per shape."""
+    from pointsd.data import ulip_renders
+
+    render_dataset(synth_root, tmp_path / "r", views=1, size=32, seed=0)
+    ds = ShapeNet55Pretrain(synth_root, tmp_path / "r", "train", npoints=64, image_size=16, augment=True)
+    decoded = []
+    original = ulip_renders.decode_view
+    monkeypatch.setattr(ulip_renders, "decode_view", lambda path, size: decoded.append(path) or original(path, size))
+    path = ds.image_path(ds.ids[0])
+    for flip in (False, True, False):
+        assert torch.equal(ds.view_image(0, flip), ulip_renders.load_view(path, 16, flip))
+    items = [ds[0] for _ in range(6)]
+    assert decoded.count(path) == 4  # once by the data set, three times by load_view above
+    assert {item["index"] for item in items} == {0} and {bool(item["flip"]) for item in items} <= {True, False}
+    assert all(torch.equal(item["image"], ulip_renders.load_view(path, 16, item["flip"])) for item in items)
