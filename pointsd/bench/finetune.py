@@ -7,7 +7,7 @@ Workloads (SPEC §4, paper backbone 384×12): ScanObjectNN hardest (2048 points,
 
 - ``reference``: fp32, naive torch point ops (``pointsd.ops`` backend ``reference``), eager;
 - ``fast``: bf16 autocast, the fast ops backend (``auto``: Triton on CUDA, numba on CPU),
-  ``torch.compile`` of the patch embedding and blocks (on CUDA by default; ``--compile`` forces it on CPU).
+  ``torch.compile`` of the whole model (on CUDA by default; ``--compile`` forces it on CPU).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 from pointsd.models.classifier import PointTransformerClassifier
 from pointsd.train.finetune import augment_batch
-from pointsd.train.supervised import compile_dense_parts
+from pointsd.train.supervised import compile_whole_model
 from pointsd.utils import json_io
 from pointsd.utils.arg_types import positive_int
 from pointsd.utils.run_info import run_metadata
@@ -76,7 +76,7 @@ def measure(work: Workload, mode: str, device: torch.device, batch_size: int, wa
     torch.manual_seed(0)
     model = PointTransformerClassifier(work.classes, replace(backbone, num_group=work.num_group)).to(device).train()
     if compile_model:
-        compile_dense_parts(model)
+        compile_whole_model(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     points = (torch.rand(batch_size, work.input_points, 3) * 2 - 1).to(device)
     labels = torch.randint(work.classes, (batch_size,)).to(device)

@@ -47,7 +47,7 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     if with_votes:
         p.add_argument("--votes", type=int, required=True, help="test-time votes (0: none; SPEC ModelNet40: 10)")
     add_backbone_flags(p)
-    p.add_argument("--compile", action="store_true", help="torch.compile the patch embedding and blocks")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (grouping included)")
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
     add_run_flags(p)
     add_overwrite_flag(p)

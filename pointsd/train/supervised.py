@@ -66,7 +66,7 @@ class SupervisedTask:
     ``saved`` being the blob :func:`~pointsd.train.loop.best_weights_saver` wrote. ``name`` and
     ``selection`` (how the epoch is picked, in words) go into the metrics file as ``task`` and
     ``selection``, ``meta`` into its ``meta``. ``shuffle_seed`` seeds the training batches' order (None:
-    the global RNG); ``compile`` compiles the model's dense parts.
+    the global RNG); ``compile`` compiles the model (:func:`compile_whole_model`).
     """
 
     name: str
@@ -116,13 +116,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def compile_dense_parts(model: torch.nn.Module) -> None:
-    """``torch.compile`` the patch embedding and the transformer blocks in place (state-dict keys kept).
+def compile_whole_model(model: torch.nn.Module) -> None:
+    """``torch.compile`` the whole model in place (``nn.Module.compile``: state-dict keys kept).
 
-    Grouping (FPS / KNN through :mod:`pointsd.ops`) stays eager: its kernels are not traceable.
+    Grouping compiles too: the point ops are custom operators (:mod:`pointsd.ops.custom_ops`), one
+    opaque node each in the graph, their backend picked when they run.
     """
-    model.encoder.compile()
-    model.blocks.compile()
+    model.compile()
 
 
 def train_loader(dataset: Dataset, batch_size: int, num_workers: int, seed: int | None, too_small: str
@@ -164,7 +164,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
     if task.compile:
-        compile_dense_parts(accelerator.unwrap_model(model))
+        compile_whole_model(accelerator.unwrap_model(model))
 
     loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=task.select_key, progress=cfg.progress,
