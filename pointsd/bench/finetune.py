@@ -9,7 +9,8 @@ Workloads (SPEC §4, paper backbone 384×12): ScanObjectNN hardest (2048 points,
   of every training cloud recomputed every step (what the official code does);
 - ``fast``: what ``pointsd finetune --speed fast`` runs on the device (:mod:`pointsd.train.speed`):
   the fast ops backend, each cloud's FPS pool computed once, on CUDA bf16 autocast, TF32 and
-  ``torch.compile`` of the patch embedding and blocks, random draws on the device.
+  ``torch.compile`` of the whole model (grouping included: the point ops are custom ops), random
+  draws on the device.
 Timing (:mod:`pointsd.bench.timing`): CUDA events per step, compilation reported apart. On CUDA the
 rows carry issue #11's targets (``finetune.<task>.*``).
 """
@@ -113,7 +114,7 @@ def measure(work: Workload, mode: str, device: torch.device, batch_size: int, wa
     torch.manual_seed(0)
     model = PointTransformerClassifier(work.classes, replace(backbone, num_group=work.num_group)).to(device).train()
     if plan.compile:
-        model.compile_dense_parts()
+        model.compile()
     clouds = (torch.rand(batch_size, work.input_points, 3) * 2 - 1).to(device)
     labels = torch.randint(work.classes, (batch_size,)).to(device)
     with ops.use_backend("auto" if fast else "reference"):

@@ -36,14 +36,6 @@ class Stage2Teacher(nn.Module):
     def target_dim(self) -> int:
         return self.stage1.unet.config.block_out_channels[-1]
 
-    def compile_dense_parts(self) -> None:
-        """``torch.compile`` in place what a target runs: the UNet's down blocks (``down``) or the whole
-        UNet (``full``), and the point backbone's patch embedding and blocks."""
-        unet = self.stage1.unet
-        for part in (unet.down_blocks if self.mode == "down" else [unet]):
-            part.compile()
-        self.stage1.backbone.compile_dense_parts()
-
     def train(self, mode: bool = True) -> Stage2Teacher:
         """The teacher stays in eval mode."""
         return super().train(False)

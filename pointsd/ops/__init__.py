@@ -10,6 +10,10 @@ cast first); FPS starts at ``start`` and ties go to the lowest index; KNN / thre
 sorted by increasing distance, ties broken by the lower index; squared distances are rounded in the
 one written order of :mod:`pointsd.ops.reference`, so every backend gives the same bits on every
 device. Bad input → :class:`PointSDError`.
+
+The backend-dispatched ops run as ``torch.library`` custom operators (:mod:`pointsd.ops.custom_ops`),
+so ``torch.compile(fullgraph=True)`` traces code that calls them; the backend is picked when the op
+runs. :func:`gather` is plain torch.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ from __future__ import annotations
 import torch
 
 from pointsd.errors import PointSDError
-from pointsd.ops import reference, validate
-from pointsd.ops.autograd import ChamferFunction, ThreeInterpolateFunction
-from pointsd.ops.backends import BACKENDS, resolve, selected, set_backend, use_backend
+from pointsd.ops import custom_ops, reference, validate
+from pointsd.ops.backends import BACKENDS, selected, set_backend, use_backend
 
 __all__ = [
     "BACKENDS",
@@ -44,8 +47,7 @@ def furthest_point_sample(xyz: torch.Tensor, n: int, start: int = 0) -> torch.Te
     N = pts.shape[1]
     validate.count("n", n, 1, N, "number of points N")
     validate.count("start", start, 0, N - 1, "a point index")
-    _, impl = resolve(pts.device)
-    return impl.furthest_point_sample(pts, n, start)
+    return custom_ops.furthest_point_sample(pts, n, start)
 
 
 def gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -54,7 +56,8 @@ def gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         raise PointSDError(f"points: expected a (B,N,C) tensor, got {getattr(points, 'shape', type(points))}")
     if not isinstance(idx, torch.Tensor) or idx.dim() < 1:
         raise PointSDError(f"idx: expected a (B,*S) integer tensor, got {getattr(idx, 'shape', type(idx))}")
-    flat = validate.indices("idx", idx, tuple(idx.shape), points.shape[1], points.device)
+    flat = validate.indices("idx", idx, tuple(idx.shape), points.device)
+    validate.in_range("idx", flat, points.shape[1])
     validate.same_batch("points", points, "idx", flat)
     return reference.gather(points, flat)
 
@@ -68,8 +71,7 @@ def knn_with_dist(query: torch.Tensor, points: torch.Tensor, k: int) -> tuple[to
     p = validate.points("points", points)
     validate.same_batch("query", q, "points", p)
     validate.count("k", k, 1, p.shape[1], "number of points N")
-    _, impl = resolve(p.device)
-    return impl.knn_with_dist(q, p, k)
+    return custom_ops.knn_with_dist(q, p, k)
 
 
 def knn(query: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:
@@ -84,8 +86,7 @@ def three_nn(unknown: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, 
     validate.same_batch("unknown", u, "known", k)
     if k.shape[1] < 3:
         raise PointSDError(f"known: needs at least 3 points, got shape {tuple(known.shape)}")
-    _, impl = resolve(k.device)
-    return impl.three_nn(u, k)
+    return custom_ops.three_nn(u, k)
 
 
 def three_interpolate(features: torch.Tensor, idx: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -93,13 +94,12 @@ def three_interpolate(features: torch.Tensor, idx: torch.Tensor, weight: torch.T
 
     ``features (B,C,m)``, ``idx (B,n,3)`` integer in ``[0,m)``, ``weight (B,n,3)`` → ``(B,C,n)``.
     """
-    validate.points("features", features, width=None, finite=False)
-    validate.points("weight", weight, finite=False)
-    B, _, m = features.shape
-    idx64 = validate.indices("idx", idx, (B, weight.shape[1], 3), m, features.device)
+    validate.points("features", features, width=None)
+    validate.points("weight", weight)
+    idx64 = validate.indices("idx", idx, (features.shape[0], weight.shape[1], 3), features.device)
     validate.same_batch("features", features, "weight", weight)
-    _, impl = resolve(features.device)
-    return ThreeInterpolateFunction.apply(features, idx64, weight, impl)
+    out = custom_ops.three_interpolate(features.float().contiguous(), idx64, weight.float().contiguous())
+    return out.to(features.dtype)
 
 
 def chamfer_distance(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,8 +108,8 @@ def chamfer_distance(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
     ``x (B,N,3)``, ``y (B,M,3)`` → ``(d_xy (B,N), d_yx (B,M))`` float32.
     """
     validate.same_batch("x", validate.points("x", x), "y", validate.points("y", y))
-    _, impl = resolve(x.device)
-    return ChamferFunction.apply(x, y, impl)
+    d1, _, d2, _ = custom_ops.chamfer_nearest(x.float().contiguous(), y.float().contiguous())
+    return d1, d2
 
 
 def _safe_sqrt(d: torch.Tensor) -> torch.Tensor:

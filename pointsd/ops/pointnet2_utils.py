@@ -39,7 +39,9 @@ def ball_query(radius: float, nsample: int, xyz: torch.Tensor, new_xyz: torch.Te
     all zeros where the ball is empty.
     """
     pts = validate.points("xyz", xyz)
+    validate.finite("xyz", pts)
     centres = validate.points("new_xyz", new_xyz)
+    validate.finite("new_xyz", centres)
     validate.same_batch("xyz", pts, "new_xyz", centres)
     validate.count("nsample", nsample, 1, pts.shape[1], "number of points N")
     if not float(radius) > 0:

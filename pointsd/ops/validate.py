@@ -1,4 +1,9 @@
-"""Input checks for :mod:`pointsd.ops`: each failure is one PointSDError naming the argument."""
+"""Input checks for :mod:`pointsd.ops`: each failure is one PointSDError naming the argument.
+
+The checks that read tensor values (:func:`finite`, :func:`in_range`) are skipped while
+``torch.compile`` traces (they would break the graph); the custom ops of
+:mod:`pointsd.ops.custom_ops` run them in their real implementations, so compiled code checks too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ import torch
 from pointsd.errors import PointSDError
 
 
-def points(name: str, t: object, width: int | None = 3, finite: bool = True) -> torch.Tensor:
-    """A floating ``(B,N,width)`` tensor (of finite values if ``finite``), returned as contiguous float32."""
+def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:
+    """A floating ``(B,N,width)`` tensor, returned detached as contiguous float32 (values not read)."""
     if not isinstance(t, torch.Tensor):
         raise PointSDError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
     if t.dim() != 3:
@@ -17,9 +22,13 @@ def points(name: str, t: object, width: int | None = 3, finite: bool = True) -> 
         raise PointSDError(f"{name}: last dimension must be {width}, got shape {tuple(t.shape)}")
     if not t.is_floating_point():
         raise PointSDError(f"{name}: expected a floating tensor, got {t.dtype}")
-    if finite and t.numel() and not bool(torch.isfinite(t).all()):
-        raise PointSDError(f"{name}: contains NaN or infinite values")
     return t.detach().float().contiguous()
+
+
+def finite(name: str, t: torch.Tensor) -> None:
+    """``t`` holds no NaN or infinity (not checked while ``torch.compile`` traces)."""
+    if t.numel() and not torch.compiler.is_compiling() and not bool(torch.isfinite(t).all()):
+        raise PointSDError(f"{name}: contains NaN or infinite values")
 
 
 def same_batch(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
@@ -39,8 +48,8 @@ def count(name: str, value: int, low: int, high: int, what: str) -> int:
     return value
 
 
-def indices(name: str, idx: object, shape: tuple[int, ...], bound: int, device: torch.device) -> torch.Tensor:
-    """An integer tensor of ``shape`` with values in ``[0, bound)``, returned as contiguous int64."""
+def indices(name: str, idx: object, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """An integer tensor of ``shape`` on ``device``, returned as contiguous int64 (values not read)."""
     if not isinstance(idx, torch.Tensor):
         raise PointSDError(f"{name}: expected a torch.Tensor, got {type(idx).__name__}")
     if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
@@ -49,6 +58,10 @@ def indices(name: str, idx: object, shape: tuple[int, ...], bound: int, device: 
         raise PointSDError(f"{name}: expected shape {shape}, got {tuple(idx.shape)}")
     if idx.device != device:
         raise PointSDError(f"{name}: on {idx.device}, expected {device}")
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
-        raise PointSDError(f"{name}: values must lie in [0, {bound}), got [{int(idx.min())}, {int(idx.max())}]")
     return idx.long().contiguous()
+
+
+def in_range(name: str, idx: torch.Tensor, bound: int) -> None:
+    """Every value of ``idx`` lies in ``[0, bound)`` (not checked while ``torch.compile`` traces)."""
+    if idx.numel() and not torch.compiler.is_compiling() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
+        raise PointSDError(f"{name}: values must lie in [0, {bound}), got [{int(idx.min())}, {int(idx.max())}]")

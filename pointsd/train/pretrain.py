@@ -223,10 +223,10 @@ def build_models(cfg: PretrainConfig, plan: SpeedPlan, device: torch.device,
         model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
         trained = {"backbone": model.backbone, "resampler": model.resampler}
         if plan.compile:
-            teacher.compile_dense_parts()
+            teacher.compile()  # the point tokens and the target path, grouping ops included (custom ops)
             model.resampler.compile()
     if plan.compile:
-        model.backbone.compile_dense_parts()
+        model.backbone.compile()
     return PretrainModels(model, trained, vae, sd.noise_scheduler, teacher)
 
 

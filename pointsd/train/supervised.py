@@ -157,7 +157,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
     if plan.compile:
-        accelerator.unwrap_model(model).compile_dense_parts()
+        accelerator.unwrap_model(model).compile()  # in place: state-dict keys kept; grouping traced (custom ops)
 
     loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=task.select_key, progress=cfg.progress,
