@@ -42,6 +42,7 @@ PAPER_SHAPES = 52_470
 PAPER_EPOCHS = 300
 SPEEDUP_TARGETS = {1: 3.0, 2: 5.0}  # issue #11 on one H100: fast / reference step rate
 TARGET_HOURS = 3.0  # the paper schedule from the fast loop
+LOOP_STEPS_PER_EPOCH = 20  # the loop's synthetic set: epoch ends (checkpoint, probe) are timed apart
 
 
 def register(bench_subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +53,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=positive_int, default=None, help="timed steps (default: 50 CUDA, 2 CPU)")
     p.add_argument("--warmup", type=positive_int, default=None, help="untimed steps (default: 5 CUDA, 1 CPU)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--stages", nargs="+", type=int, choices=(1, 2), default=[1, 2],
+                   help="stage 2 alone uses a random SPEC-size stage 1 as its teacher")
     p.add_argument("--loop-steps", type=int, default=None,
                    help="optimiser steps of the fast loop per stage (default: 60 CUDA, 0 CPU; 0: no loop)")
     p.add_argument("--json", action="store_true")
@@ -189,7 +192,7 @@ def loop_data(work: Path, shapes: int) -> Path:
     from pointsd.data.synth.sizes import sizes_for
 
     root = work / "data"
-    synthesize(root, sizes_for("tiny", shapenet_train=shapes, shapenet_test=8), seed=0)
+    synthesize(root, sizes_for("tiny", shapenet_train=shapes, shapenet_test=8, shapenet_points=2048), seed=0)
     pc = root / SHAPENET55
     render_dataset(pc / "shapenet_pc", root / ULIP_RENDERS, views=1, size=64, seed=0,
                    split_list=pc / "ShapeNet-55" / "train.txt")
@@ -201,6 +204,8 @@ def measure_loop(stage: int, device: torch.device, batch_size: int, steps: int, 
     """``run_pretrain`` of ``stage`` (fast) for about ``steps`` optimiser steps → a row; epoch ends apart."""
     from pointsd.train.pretrain import default_datasets, run_pretrain
 
+    if stage == 2 and not (work / "stage1" / "ckpt-stage1.pt").is_file():
+        _stage1_folder(work)
     cfg = bench_config(stage, "fast", batch_size, work, data_root)
     train_set, probe = default_datasets(cfg)
     per_epoch = len(train_set) // batch_size
@@ -264,10 +269,11 @@ def _bench(args: argparse.Namespace) -> int:
     loop_steps = args.loop_steps if args.loop_steps is not None else (60 if gpu else 0)
     with tempfile.TemporaryDirectory(prefix="pointsd-bench-") as tmp:
         work = Path(tmp)
-        rows = [measure_step(stage, mode, device, batch, warmup, steps, work) for stage in (1, 2) for mode in args.modes]
+        rows = [measure_step(stage, mode, device, batch, warmup, steps, work / "step")
+                for stage in args.stages for mode in args.modes]
         if loop_steps > 0:
-            root = loop_data(work, shapes=batch * 10)
-            rows += [measure_loop(stage, device, batch, loop_steps, root, work) for stage in (1, 2)]
+            root = loop_data(work, shapes=batch * LOOP_STEPS_PER_EPOCH)
+            rows += [measure_loop(stage, device, batch, loop_steps, root, work / "loop") for stage in args.stages]
     summary, targets = summarise(rows)
     meta = run_metadata(profile="bench", protocol="pretrain", seed=0, device=device, batch_size=batch,
                         image_size=64, npoints=1024)

@@ -2,9 +2,11 @@
 
 ``{"meta": {"device", "commit", "date", "torch", "triton"}, "targets": [{"name", "measured",
 "target", "met"}], "rows": [...], "tests": {...}, "missing": {...}}``: meta and targets come from
-``pointsd bench ops --json`` (targets named ``ops.<op>.<size>.vs_<baseline>``), rows are every
-bench's rows tagged with ``"bench"``, a bench whose output is absent or unreadable is listed under
-``missing`` with the reason (meta then describes the machine the helper runs on). Run as ``python -m pointsd.results.gpu --ops ops.json [--bench
+``pointsd bench ops --json`` (targets named ``ops.<op>.<size>.vs_<baseline>``); the fine-tuning
+bench adds its ``finetune.*`` targets; the ``pretrain.*`` targets are judged on the rows of every
+bench named ``pretrain*`` together (the GPU run measures the two stages in separate invocations).
+Rows are every bench's rows tagged with ``"bench"``; a bench whose output is absent or unreadable is
+listed under ``missing`` with the reason (meta then describes the machine the helper runs on). Run as ``python -m pointsd.results.gpu --ops ops.json [--bench
 NAME=FILE ...] [--tests-rc N --tests-log FILE] --out gpu-<date>.json``.
 """
 
@@ -54,14 +56,23 @@ def assemble(ops_path: Path, benches: dict[str, Path], tests: dict[str, Any] | N
     meta = {key: ops_meta.get(key) or here[key] for key in META_KEYS}
     meta["triton"] = triton
     rows = [dict(row, bench="ops") for row in (ops_doc or {}).get("rows", [])]
+    targets = list((ops_doc or {}).get("targets", []))
+    pretrain_rows: list[dict[str, Any]] = []
     for name, path in benches.items():
         doc, why = _read(path)
         if doc is None:
             missing[name] = why
             continue
         rows += [dict(row, bench=name) for row in doc.get("rows", [])]
-    return {"meta": meta, "targets": (ops_doc or {}).get("targets", []), "rows": rows,
-            "tests": tests or {}, "missing": missing}
+        if name.startswith("pretrain"):
+            pretrain_rows += doc.get("rows", [])
+        else:
+            targets += doc.get("targets", [])
+    if pretrain_rows:
+        from pointsd.bench.pretrain import summarise
+
+        targets += summarise(pretrain_rows)[1]
+    return {"meta": meta, "targets": targets, "rows": rows, "tests": tests or {}, "missing": missing}
 
 
 def _tests(rc: int | None, log: Path | None) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 - bf16 autocast (accelerate ``mixed_precision``), TF32 matmuls and convolutions;
 - the frozen Stable Diffusion weights (VAE, UNet outside the adapters, the stage-2 teacher) cast to
   bf16 once, so autocast does not re-cast every frozen weight on every step;
-- fused AdamW; ``torch.compile`` of the dense parts (UNet, patch embedding, transformer blocks);
+- fused AdamW; ``torch.compile`` of the UNet, the teacher and the point models (grouping included: the
+  point ops are custom operators, :mod:`pointsd.ops.custom_ops`);
 - VAE latent distributions of the unmixed views computed once (:mod:`pointsd.train.latent_cache`);
 - random draws of a step on the device and no host synchronisation inside a step (the loss is
   checked for NaN when it is logged, not after every step);

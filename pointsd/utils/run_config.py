@@ -21,7 +21,7 @@ from pointsd.utils import json_io
 RECORD = "run_config.json"
 NOT_CONFIGURATION = frozenset({
     "out_dir", "device", "num_workers", "progress", "command", "profile", "data_profile", "eval_batch_size",
-    "compile", "log_every", "data_root", "render_root", "overwrite",
+    "log_every", "data_root", "render_root", "overwrite",
 })
 WAY_OUT = "use a new --out, or --overwrite to discard that run"
 

@@ -43,3 +43,35 @@ def test_results_file_without_ops_output_says_so(tmp_path):
     doc = gpu.assemble(tmp_path / "absent.json", {})
     assert doc["targets"] == [] and doc["rows"] == [] and "ops" in doc["missing"]
     assert doc["meta"]["torch"] == torch.__version__ and doc["meta"]["date"]
+
+
+def test_training_targets_join_the_ops_targets(tmp_path):
+    """finetune.* come from the fine-tuning bench; pretrain.* are judged on both stage invocations' rows."""
+    (tmp_path / "ops.json").write_text(json.dumps(_ops_output()))
+    finetune = {"rows": [], "targets": [{"name": "finetune.modelnet40.speedup", "measured": 4.5, "target": 4.0,
+                                          "met": True}]}
+    (tmp_path / "finetune.json").write_text(json.dumps(finetune))
+    for stage, (ref, fast) in ((1, (10.0, 35.0)), (2, (10.0, 40.0))):
+        rows = [{"kind": "step", "stage": stage, "mode": "reference", "samples_per_s": ref},
+                {"kind": "step", "stage": stage, "mode": "fast", "samples_per_s": fast},
+                {"kind": "loop", "stage": stage, "mode": "fast", "samples_per_s": 4000.0}]
+        (tmp_path / f"pretrain{stage}.json").write_text(json.dumps({"rows": rows, "targets": []}))
+    benches = {name: tmp_path / f"{name}.json" for name in ("finetune", "pretrain1", "pretrain2")}
+    doc = gpu.assemble(tmp_path / "ops.json", benches)
+    found = {t["name"]: t["met"] for t in doc["targets"]}
+    assert found == {"ops.chamfer.1024x1024.vs_reference": False, "finetune.modelnet40.speedup": True,
+                     "pretrain.stage1.speedup": True, "pretrain.stage2.speedup": False,
+                     "pretrain.paper_schedule_hours": True}  # 2 x 300 x 52,470 / 4000 / 3600 = 2.19 h
+
+
+def test_gpu_script_fits_its_eight_minutes_and_runs_every_bench():
+    """benchmarks/gpu.sh: literal timeouts plus the looped specs' ("SECONDS name ...") at most 480 s."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.sh").read_text()
+    literal = [int(s) for s in re.findall(r"\btimeout (\d+) ", text)]
+    looped = [int(s) for s in re.findall(r'"(\d+) [\w/]+', text)]
+    assert len(literal) == 2 and len(looped) == 5 and sum(literal + looped) <= 480
+    for bench in ("bench ops", "pretrain --stages 1", "pretrain --stages 2", '"70 finetune finetune"'):
+        assert bench in text
