@@ -31,7 +31,7 @@ def test_fps_ties_and_duplicates(tie_grid, backend):
     assert got[0, 0] == 3
 
 
-def _pruned_cases() -> dict[str, torch.Tensor]:
+def _cpu_fps_cases() -> dict[str, torch.Tensor]:
     """Inputs for the block-pruned CPU FPS: shapes that stress its boxes, padding and tie-breaking."""
     g = torch.Generator().manual_seed(7)
     normal = torch.randn(2, 1000, 3, generator=g)
@@ -46,27 +46,29 @@ def _pruned_cases() -> dict[str, torch.Tensor]:
     }
 
 
-@pytest.mark.parametrize("name", list(_pruned_cases()))
-def test_pruned_fps_is_exact(name):
-    """The block-pruned kernel (used for n >= PRUNED_FPS_MIN_SAMPLES) against the reference, every index."""
+@pytest.mark.parametrize("name", list(_cpu_fps_cases()))
+def test_cpu_fps_is_exact(name):
+    """Both CPU FPS drivers (serial, parallel over the batch) against the reference, every index."""
     from pointsd.ops import cpu
 
-    xyz = _pruned_cases()[name].contiguous()
+    xyz = _cpu_fps_cases()[name].contiguous()
     B, N, _ = xyz.shape
     for n, start in ((N, 3), (min(N, 300), 0)):
-        out = torch.empty(B, n, dtype=torch.long)
-        cpu._fps_serial(xyz.numpy(), n, start, out.numpy(), True)
-        assert torch.equal(out, ref.furthest_point_sample(xyz, n, start)), (name, n)
+        expected = ref.furthest_point_sample(xyz, n, start)
+        for driver in (cpu._fps_serial, cpu._fps_parallel):
+            out = torch.empty(B, n, dtype=torch.long)
+            driver(xyz.numpy(), n, start, out.numpy())
+            assert torch.equal(out, expected), (name, n, driver)
 
 
-def test_public_fps_takes_the_pruned_path_for_large_samples(cloud):
-    from pointsd.ops import cpu
-
-    xyz = cloud(2, 2048)
-    n = cpu.PRUNED_FPS_MIN_SAMPLES
+def test_public_cpu_fps_at_the_benchmark_size(cloud):
+    """2048 → 128 (many blocks, padding-free) with clusters and duplicated points, through the public op."""
+    xyz = cloud(4, 2048)
+    xyz[1] = xyz[1] * 0.01 + torch.randint(0, 3, (2048, 1)).float() * 5.0
+    xyz[2, 1024:] = xyz[2, :1024]
     with ops.use_backend("cpu"):
-        got = ops.furthest_point_sample(xyz, n)
-    assert torch.equal(got, ref.furthest_point_sample(xyz, n))
+        got = ops.furthest_point_sample(xyz, 128, 7)
+    assert torch.equal(got, ref.furthest_point_sample(xyz, 128, 7))
 
 
 @pytest.mark.parametrize("backend", FAST)
