@@ -3,13 +3,37 @@
 The checks that read tensor values (:func:`finite`, :func:`in_range`) are skipped while
 ``torch.compile`` traces (they would break the graph); the custom ops of
 :mod:`pointsd.ops.custom_ops` run them in their real implementations, so compiled code checks too.
+They are also skipped inside :func:`values_unchecked`: on a GPU reading a value synchronises with
+the host, so the fast path's training step (:mod:`pointsd.train.speed`) leaves a NaN to its loss
+check instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from pointsd.errors import PointSDError
+
+_check_values = True
+
+
+@contextlib.contextmanager
+def values_unchecked(active: bool = True) -> Iterator[None]:
+    """Within the block (when ``active``), :func:`finite` and :func:`in_range` read no tensor values."""
+    global _check_values
+    before = _check_values
+    _check_values = before and not active
+    try:
+        yield
+    finally:
+        _check_values = before
+
+
+def _reading_values(t: torch.Tensor) -> bool:
+    return bool(t.numel()) and _check_values and not torch.compiler.is_compiling()
 
 
 def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:
@@ -26,8 +50,9 @@ def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:
 
 
 def finite(name: str, t: torch.Tensor) -> None:
-    """``t`` holds no NaN or infinity (not checked while ``torch.compile`` traces)."""
-    if t.numel() and not torch.compiler.is_compiling() and not bool(torch.isfinite(t).all()):
+    """``t`` holds no NaN or infinity. One sum first: it is finite unless an element is not (or the
+    sum overflows), and only then is every element looked at."""
+    if _reading_values(t) and not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
         raise PointSDError(f"{name}: contains NaN or infinite values")
 
 
@@ -62,6 +87,6 @@ def indices(name: str, idx: object, shape: tuple[int, ...], device: torch.device
 
 
 def in_range(name: str, idx: torch.Tensor, bound: int) -> None:
-    """Every value of ``idx`` lies in ``[0, bound)`` (not checked while ``torch.compile`` traces)."""
-    if idx.numel() and not torch.compiler.is_compiling() and (int(idx.min()) < 0 or int(idx.max()) >= bound):
+    """Every value of ``idx`` lies in ``[0, bound)``."""
+    if _reading_values(idx) and (int(idx.min()) < 0 or int(idx.max()) >= bound):
         raise PointSDError(f"{name}: values must lie in [0, {bound}), got [{int(idx.min())}, {int(idx.max())}]")

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from pointsd.errors import PointSDError, first_line
 from pointsd.models.checkpoints import load_state_file
+from pointsd.ops.validate import values_unchecked
 from pointsd.train.speed import SpeedPlan
 from pointsd.utils import atomic, json_io
 from pointsd.utils.run_info import set_seed
@@ -57,7 +58,8 @@ class LoopConfig:
     progress: bool = True
     max_steps_per_epoch: int | None = None
     seed: int = 0
-    check_every_step: bool = True  # False: a non-finite loss is found when it is logged (no host sync a step)
+    check_every_step: bool = True  # False: a non-finite loss is found when it is logged, and the point ops
+    # read no values (pointsd.ops.validate.values_unchecked): no host synchronisation inside a step
 
 
 @dataclass
@@ -232,8 +234,9 @@ def train(
         for i, batch in enumerate(loader):
             if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch * accum:
                 break
-            micro.append(watch.see(_backward(accelerator, modules, streams.use(i % accum), step_fn, batch),
-                                   f"step {state.step} in {cfg.out_dir}"))
+            with values_unchecked(not cfg.check_every_step):  # the point ops read no values either
+                loss = _backward(accelerator, modules, streams.use(i % accum), step_fn, batch)
+            micro.append(watch.see(loss, f"step {state.step} in {cfg.out_dir}"))
             if not accelerator.sync_gradients:
                 continue
             if cfg.grad_clip:

@@ -40,3 +40,26 @@ P = torch.rand(2, 10, 3)
 def test_bad_input_raises_named_error(call, match):
     with pytest.raises(PointSDError, match=match):
         call()
+
+
+def test_value_checks_can_be_left_to_the_loss():
+    """Inside values_unchecked (the fast path's training step) NaN and out-of-range values are not read."""
+    from pointsd.ops.validate import values_unchecked
+
+    bad = torch.rand(1, 8, 3)
+    bad[0, 3, 1] = float("nan")
+    with values_unchecked():
+        ops.furthest_point_sample(bad, 2)
+        with pytest.raises(RuntimeError, match="out of bounds") as caught:  # torch's own indexing error
+            ops.gather(torch.rand(1, 4, 3), torch.tensor([[7]]))
+        assert not isinstance(caught.value, PointSDError)
+    with values_unchecked(False), pytest.raises(PointSDError, match="xyz: contains NaN"):
+        ops.furthest_point_sample(bad, 2)
+    with pytest.raises(PointSDError, match="xyz: contains NaN"):
+        ops.furthest_point_sample(bad, 2)
+
+
+def test_a_huge_finite_cloud_is_finite():
+    """The sum overflows to inf; the element-wise check then finds every value finite."""
+    huge = torch.full((1, 8, 3), 3e38)
+    assert ops.furthest_point_sample(huge, 2).shape == (1, 2)
