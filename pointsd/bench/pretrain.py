@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from pointsd.bench.timing import peak_memory_mb, time_steps
+from pointsd.bench.timing import peak_memory_mb, profile_table, time_steps
 from pointsd.errors import PointSDError
 from pointsd.utils import json_io
 from pointsd.utils.arg_types import positive_int
@@ -57,6 +57,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
                    help="stage 2 alone uses a random SPEC-size stage 1 as its teacher")
     p.add_argument("--loop-steps", type=int, default=None,
                    help="optimiser steps of the fast loop per stage (default: 60 CUDA, 0 CPU; 0: no loop)")
+    p.add_argument("--profile-steps", type=int, default=0,
+                   help="after timing, profile this many steps of each row (top operators in the row)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_bench)
 
@@ -127,8 +129,9 @@ def _batch(batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def measure_step(stage: int, mode: str, device: torch.device, batch_size: int, warmup: int, steps: int,
-                 work: Path) -> dict[str, Any]:
-    """One stage's training step in ``mode`` on a fixed batch → a row (steps/s, start-up, peak memory)."""
+                 work: Path, profile_steps: int = 0) -> dict[str, Any]:
+    """One stage's training step in ``mode`` on a fixed batch → a row (steps/s, start-up, peak memory;
+    with ``profile_steps``, the profiler's table of the top operators over that many more steps)."""
     from pointsd.train.latent_cache import LatentCache
     from pointsd.train.pretrain import build_models, stage1_loss, stage2_loss
 
@@ -159,8 +162,11 @@ def measure_step(stage: int, mode: str, device: torch.device, batch_size: int, w
         optimizer.zero_grad(set_to_none=True)
 
     timing = time_steps(step, device, warmup, steps)
-    return {"kind": "step", "stage": stage, "mode": mode, "batch_size": batch_size, "speed": plan.record(),
-            "samples_per_s": batch_size * timing.steps_per_s, **asdict(timing), "steps_per_s": timing.steps_per_s}
+    row = {"kind": "step", "stage": stage, "mode": mode, "batch_size": batch_size, "speed": plan.record(),
+           "samples_per_s": batch_size * timing.steps_per_s, **asdict(timing), "steps_per_s": timing.steps_per_s}
+    if profile_steps:
+        row["profile_top_ops"] = profile_table(step, device, profile_steps)
+    return row
 
 
 def _step_clock(device: torch.device) -> tuple[Callable[[int], None], Callable[[], list[float]]]:
@@ -269,7 +275,7 @@ def _bench(args: argparse.Namespace) -> int:
     loop_steps = args.loop_steps if args.loop_steps is not None else (60 if gpu else 0)
     with tempfile.TemporaryDirectory(prefix="pointsd-bench-") as tmp:
         work = Path(tmp)
-        rows = [measure_step(stage, mode, device, batch, warmup, steps, work / "step")
+        rows = [measure_step(stage, mode, device, batch, warmup, steps, work / "step", args.profile_steps)
                 for stage in args.stages for mode in args.modes]
         if loop_steps > 0:
             root = loop_data(work, shapes=batch * LOOP_STEPS_PER_EPOCH)

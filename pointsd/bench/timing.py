@@ -92,3 +92,17 @@ def _cuda_event_times(step: Callable[[], object], device: torch.device, steps: i
         end.record()
     torch.cuda.synchronize(device)
     return [begin.elapsed_time(end) for begin, end in events]
+
+
+def profile_table(step: Callable[[], object], device: torch.device, steps: int, rows: int = 20) -> str:
+    """``torch.profiler``'s table of the ``rows`` most expensive operators over ``steps`` more steps
+    (self time on the device, or on the CPU without CUDA): where a step's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        _sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)

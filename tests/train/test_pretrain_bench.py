@@ -80,8 +80,9 @@ def test_targets_from_hand_made_rows():
 
 def test_cli_json(tiny, capsys):
     argv = ["bench", "pretrain", "--device", "cpu", "--batch-size", "2", "--steps", "1", "--warmup", "1",
-            "--modes", "fast", "--json"]
+            "--modes", "fast", "--profile-steps", "1", "--json"]
     assert cli_main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert [(r["kind"], r["stage"]) for r in report["rows"]] == [("step", 1), ("step", 2)]
+    assert all("Self CPU" in r["profile_top_ops"] and "aten::" in r["profile_top_ops"] for r in report["rows"])
     assert report["targets"] == []  # GPU targets only
