@@ -73,12 +73,16 @@ timeout 60 "${POINTSD[@]}" bench ops --device cuda --json >"$WORK/ops.json" 2>>"
 say "bench ops rc $? (1 = a project backend was not exact)"
 
 BENCHES=()
-for spec in "70 finetune finetune" "85 pretrain1 pretrain --stages 1 --loop-steps 51 --profile-steps 3" \
-            "85 pretrain2 pretrain --stages 2 --loop-steps 51 --profile-steps 3"; do
+# each bench rewrites its --out file after every row: a timeout keeps the rows measured so far;
+# the two pre-training invocations share --work (the loop's data is made once, stage 2 trains from
+# the stage-1 loop's output)
+for spec in "70 finetune finetune" \
+            "85 pretrain1 pretrain --stages 1 --loop-steps 51 --profile-steps 3 --work $WORK/bench" \
+            "85 pretrain2 pretrain --stages 2 --loop-steps 51 --profile-steps 3 --work $WORK/bench"; do
     read -r seconds name flags <<<"$spec"
     say "pointsd bench $flags --device cuda (timeout $seconds s)"
     # shellcheck disable=SC2086  # $flags is a list of flags
-    timeout "$seconds" "${POINTSD[@]}" bench $flags --device cuda --json >"$WORK/$name.json" 2>>"$LOG"
+    timeout "$seconds" "${POINTSD[@]}" bench $flags --device cuda --out "$WORK/$name.json" >/dev/null 2>>"$LOG"
     say "bench $name rc $?"
     BENCHES+=(--bench "$name=$WORK/$name.json")
 done

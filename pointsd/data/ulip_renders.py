@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,18 +43,14 @@ def view_tensor(rgb: np.ndarray, flip: bool = False) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
-def load_view(path: Path, image_size: int, flip: bool = False) -> torch.Tensor:
-    """A view image file → ``(3,S,S)`` in [-1,1] (:func:`decode_view`, then :func:`view_tensor`)."""
-    return view_tensor(decode_view(path, image_size), flip)
-
-
 class ShapeNet55Pretrain(Dataset):
     """→ dict ``points (npoints,3)`` float32 (unit sphere, augmented when ``augment``), ``image (3,S,S)``
     in [-1,1], ``index`` (int), ``flip`` (bool: the image is mirrored), ``id``.
 
     ``view`` is the ULIP view index (azimuth ``view*12`` degrees). Every listed shape must have its
     cloud and its view image; a missing one is reported at construction, naming the file. Decoded
-    images are kept in memory (``(S,S,3)`` uint8 per shape, per process), so a PNG is decoded once.
+    images are kept in memory (``(S,S,3)`` uint8 per shape): decoded on first use by each process, or
+    all at once by :meth:`preload_views` before data-loader workers start (they then share them).
     """
 
     def __init__(self, pc_root: str | os.PathLike, render_root: str | os.PathLike, split: str,
@@ -72,6 +69,14 @@ class ShapeNet55Pretrain(Dataset):
     def image_path(self, shape_id: str) -> Path:
         """The view image of ``shape_id``."""
         return self.renders / shape_id / view_name(shape_id, self.azimuth)
+
+    def preload_views(self, threads: int) -> None:
+        """Decode every view now, on ``threads`` threads (PIL decodes without the GIL)."""
+        missing = [i for i in range(len(self.ids)) if i not in self.decoded]
+        paths = [self.image_path(self.ids[i]) for i in missing]
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            decoded = pool.map(decode_view, paths, [self.image_size] * len(paths))
+            self.decoded.update(zip(missing, decoded))
 
     def view_image(self, index: int, flip: bool) -> torch.Tensor:
         """The view of shape ``index`` → ``(3,S,S)`` in [-1,1], mirrored when ``flip``."""

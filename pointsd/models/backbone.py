@@ -162,6 +162,7 @@ class PatchTransformer(nn.Module):
     def group(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``points (B,N,3)`` → ``neighborhood (B,G,K,3)``, ``center (B,G,3)``."""
         return self.group_divider(points)
+
     def embed(self, neighborhood: torch.Tensor, center: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Patches ``(B,G,K,3)``, centers ``(B,G,3)`` → patch tokens and positions, both ``(B,G,D)``."""
         return self.reduce_dim(self.encoder(neighborhood)), self.pos_embed(center)

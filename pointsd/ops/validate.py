@@ -33,7 +33,8 @@ def values_unchecked(active: bool = True) -> Iterator[None]:
 
 
 def _reading_values(t: torch.Tensor) -> bool:
-    return bool(t.numel()) and _check_values and not torch.compiler.is_compiling()
+    # is_compiling first: dynamo then never reads (nor guards on) the module flag
+    return not torch.compiler.is_compiling() and _check_values and bool(t.numel())
 
 
 def points(name: str, t: object, width: int | None = 3) -> torch.Tensor:

@@ -40,11 +40,13 @@ class _BothViews(Dataset):
 class LatentCache:
     """``mean``, ``std`` ``(2n, 4, S/8, S/8)`` on the VAE's device, row ``2*index + flip``."""
 
-    def __init__(self, vae: AutoencoderKL, source: ViewSource, batch_size: int = 64, num_workers: int = 0) -> None:
+    def __init__(self, vae: AutoencoderKL, source: ViewSource, batch_size: int = 64) -> None:
+        """Encode every view of ``source`` (both mirrors) with ``vae``, ``batch_size`` images at a time, under
+        the caller's autocast (the precision the training step encodes in)."""
         means, stds = [], []
         device = next(vae.parameters()).device
         loader = DataLoader(_BothViews(source), batch_size=max(1, batch_size // 2), shuffle=False,
-                            num_workers=num_workers)
+                            generator=torch.Generator())  # its own generator: the run's random stream is untouched
         with torch.no_grad():
             for pairs in loader:
                 images = pairs.flatten(0, 1).to(device=device, dtype=vae.dtype)

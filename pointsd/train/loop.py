@@ -205,28 +205,15 @@ def train(
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     accum = accelerator.gradient_accumulation_steps
 
+    losses = LossLog(accelerator, cfg, log, optimizer, state,
+                     steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch) if hasattr(loader, "__len__")
+                     else cfg.max_steps_per_epoch)
+
     def evaluate() -> None:
         if eval_fn is not None:
+            losses.check(state)  # no evaluation (nor best weights) after a non-finite loss
             _evaluate(accelerator, cfg, modules, state, log, eval_fn, on_best)
 
-    last_logged = state.step
-
-    watch = NonFiniteWatch(cfg.check_every_step, accelerator.device)
-
-    def log_loss(loss: torch.Tensor) -> None:
-        nonlocal last_logged
-        watch.check(f"steps {last_logged + 1}-{state.step} in {cfg.out_dir}")
-        value = accelerator.reduce(loss, reduction="mean").item()
-        log.write({"step": state.step, "epoch": state.epoch, "loss": value, "lr": optimizer.param_groups[0]["lr"]})
-        bar.set_postfix(loss=f"{value:.4f}")
-        last_logged = state.step
-
-    total = (steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch) if hasattr(loader, "__len__")
-             else cfg.max_steps_per_epoch)
-    bar = tqdm(
-        total=cfg.epochs * total if total else None, initial=state.step,
-        disable=not cfg.progress or not accelerator.is_main_process, desc=cfg.out_dir.name, dynamic_ncols=True,
-    )
     for m in modules.values():
         m.train()
     while state.epoch < cfg.epochs:
@@ -236,7 +223,7 @@ def train(
                 break
             with values_unchecked(not cfg.check_every_step):  # the point ops read no values either
                 loss = _backward(accelerator, modules, streams.use(i % accum), step_fn, batch)
-            micro.append(watch.see(loss, f"step {state.step} in {cfg.out_dir}"))
+            micro.append(losses.see(loss, state))
             if not accelerator.sync_gradients:
                 continue
             if cfg.grad_clip:
@@ -246,20 +233,17 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             step_loss, micro = torch.stack(micro).mean(), []
             state.step += 1
-            bar.update(1)
             if on_step is not None:
                 on_step(state.step)
-            if state.step % cfg.log_every == 0:
-                log_loss(step_loss)
+            losses.stepped(state, step_loss)
             if cfg.eval_every and state.step % cfg.eval_every == 0:
                 evaluate()
-        if state.step != last_logged:
-            log_loss(step_loss)
+        losses.end_epoch(state, step_loss)
         state.epoch += 1
         if not cfg.eval_every or (state.epoch == cfg.epochs and state.step % cfg.eval_every):
             evaluate()
         _save_state(state_path, state, modules, optimizer, scheduler, accelerator, streams, loader)
-    bar.close()
+    losses.bar.close()
     _sync_buffers(accelerator, modules)
     accelerator.wait_for_everyone()
     return state
@@ -289,9 +273,9 @@ class NonFiniteWatch:
     """Finds a non-finite loss: at once (``every_step``: one host synchronisation a step), or, without
     a synchronisation, when the losses are next logged (:meth:`check`, at least once an epoch)."""
 
-    def __init__(self, every_step: bool, device: torch.device) -> None:
-        self.every_step = every_step
-        self.seen_bad = torch.zeros((), dtype=torch.bool, device=device)
+    def __init__(self, every_step: bool, accelerator: Accelerator) -> None:
+        self.every_step, self.accelerator = every_step, accelerator
+        self.seen_bad = torch.zeros((), device=accelerator.device)
 
     def see(self, loss: torch.Tensor, where: str) -> torch.Tensor:
         """Record the scalar ``loss`` of ``where`` (raise now when checking every step); → ``loss``."""
@@ -299,13 +283,58 @@ class NonFiniteWatch:
             if not torch.isfinite(loss):
                 raise PointSDError(f"loss became {loss.item()} at {where}")
         else:
-            self.seen_bad |= ~torch.isfinite(loss)
+            self.seen_bad += (~torch.isfinite(loss)).float()
         return loss
 
     def check(self, where: str) -> None:
-        """Raise if a loss seen since the last check was not finite (``where``: those steps)."""
-        if not self.every_step and bool(self.seen_bad):
+        """Raise on every process if a loss any process saw since the last check was not finite."""
+        if self.every_step:
+            return
+        bad = self.accelerator.reduce(self.seen_bad, reduction="sum") if self.accelerator.num_processes > 1 \
+            else self.seen_bad
+        if bool(bad):
             raise PointSDError(f"loss became non-finite in {where}")
+
+
+class LossLog:
+    """The training losses: a metrics line and the progress bar every ``log_every`` optimiser steps and
+    at an epoch's end, each after the :class:`NonFiniteWatch` check of the steps since the last line."""
+
+    def __init__(self, accelerator: Accelerator, cfg: LoopConfig, log: MetricsLog,
+                 optimizer: torch.optim.Optimizer, state: LoopState, steps_per_epoch: int | None) -> None:
+        self.accelerator, self.cfg, self.log, self.optimizer = accelerator, cfg, log, optimizer
+        self.watch = NonFiniteWatch(cfg.check_every_step, accelerator)
+        self.last_logged = state.step
+        self.bar = tqdm(total=cfg.epochs * steps_per_epoch if steps_per_epoch else None, initial=state.step,
+                        disable=not cfg.progress or not accelerator.is_main_process, desc=cfg.out_dir.name,
+                        dynamic_ncols=True)
+
+    def see(self, loss: torch.Tensor, state: LoopState) -> torch.Tensor:
+        """A micro-batch's ``loss`` (scalar) during optimiser step ``state.step + 1``; → ``loss``."""
+        return self.watch.see(loss, f"step {state.step} in {self.cfg.out_dir}")
+
+    def check(self, state: LoopState) -> None:
+        """Raise if a loss since the last line was not finite."""
+        self.watch.check(f"steps {self.last_logged + 1}-{state.step} in {self.cfg.out_dir}")
+
+    def stepped(self, state: LoopState, loss: torch.Tensor) -> None:
+        """After optimiser step ``state.step`` with mean loss ``loss``: the bar, and a line every ``log_every``."""
+        self.bar.update(1)
+        if state.step % self.cfg.log_every == 0:
+            self.write(state, loss)
+
+    def end_epoch(self, state: LoopState, loss: torch.Tensor) -> None:
+        """The epoch's last step gets a line (if it has none yet)."""
+        if state.step != self.last_logged:
+            self.write(state, loss)
+
+    def write(self, state: LoopState, loss: torch.Tensor) -> None:
+        self.check(state)
+        value = self.accelerator.reduce(loss, reduction="mean").item()
+        self.log.write({"step": state.step, "epoch": state.epoch, "loss": value,
+                        "lr": self.optimizer.param_groups[0]["lr"]})
+        self.bar.set_postfix(loss=f"{value:.4f}")
+        self.last_logged = state.step
 
 
 def _backward(

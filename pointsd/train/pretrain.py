@@ -251,6 +251,8 @@ def run_pretrain(
         train_set, probe_sets = default_datasets(cfg)
     accelerator = accelerator_for(cfg.device, plan, cfg.grad_accum)
     built = build_models(cfg, plan, accelerator.device, sd)
+    if plan.num_workers and hasattr(train_set, "preload_views"):
+        train_set.preload_views(plan.num_workers)  # decoded once, shared by the forked workers
     params = [p for m in built.trained.values() for p in m.parameters()]
     optimizer = plan.adamw(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
@@ -261,8 +263,10 @@ def run_pretrain(
     wrapped, optimizer, loader = accelerator.prepare(built.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
-    cache = (LatentCache(built.vae, train_set, cfg.batch_size, plan.num_workers)
-             if plan.cache_latents and hasattr(train_set, "view_image") else None)
+    cache = None
+    if plan.cache_latents and hasattr(train_set, "view_image"):
+        with accelerator.autocast():  # the precision of the per-step encodes
+            cache = LatentCache(built.vae, train_set, cfg.batch_size)
     step_fn = _make_step(cfg, accelerator, wrapped, built, cache)
     save = _make_saver(cfg, built.model)
     eval_fn = None

@@ -7,14 +7,15 @@
 - fused AdamW; ``torch.compile`` of the UNet, the teacher and the point models (grouping included: the
   point ops are custom operators, :mod:`pointsd.ops.custom_ops`);
 - VAE latent distributions of the unmixed views computed once (:mod:`pointsd.train.latent_cache`);
-- random draws of a step on the device and no host synchronisation inside a step (the loss is
-  checked for NaN when it is logged, not after every step);
-- data-loader worker processes and pinned memory.
+- no host synchronisation inside a step: the loss is checked for NaN when it is logged (and before
+  an evaluation), and the point ops read no values (:func:`pointsd.ops.validate.values_unchecked`);
+- data-loader worker processes (the view images decoded once, before they start) and pinned memory.
 
 On the CPU ``fast`` keeps the exact arithmetic (bf16 autocast and compilation measured slower on
 the 2-core CPU, benchmarks/RESULTS.md), so both modes give the same numbers there. ``exact``:
 fp32, eager, no TF32, foreach AdamW, latents encoded every step — what the official code computes.
-Exact, always on: decoded images kept in memory, fixed FPS pools computed once.
+Exact, always on: decoded images kept in memory, fixed FPS pools computed once. In both modes a step's
+random draws are made on the device of the tensors they apply to (no CPU numbers copied to a GPU).
 ``--mixed-precision`` and ``--num-workers`` override the plan's choice (``auto``: the plan's).
 The plan is written into every metrics file (``meta.speed``).
 """
@@ -45,7 +46,6 @@ class SpeedPlan:
     fused_adamw: bool
     tf32: bool
     cache_latents: bool
-    device_draws: bool  # a step's random draws on the device (no CPU tensors copied over)
     deferred_checks: bool  # NaN check at logging time, not a host sync every step
     num_workers: int
     pin_memory: bool
@@ -53,7 +53,7 @@ class SpeedPlan:
     def __post_init__(self) -> None:
         if self.speed not in SPEEDS:
             raise PointSDError(f"speed must be one of {'|'.join(SPEEDS)}, got {self.speed!r}")
-        if self.mixed_precision not in PRECISIONS[1:]:
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise PointSDError(f"mixed_precision must be no|bf16|fp16, got {self.mixed_precision!r}")
         if self.frozen_bf16 and self.mixed_precision != "bf16":
             raise PointSDError("frozen weights in bf16 need mixed_precision=bf16 (autocast)")
@@ -85,11 +85,12 @@ def plan_for(speed: str, device: torch.device, mixed_precision: str = "auto",
         raise PointSDError(f"mixed_precision must be one of {'|'.join(PRECISIONS)}, got {mixed_precision!r}")
     gpu_fast = speed == "fast" and device.type == "cuda"
     precision = ("bf16" if gpu_fast else "no") if mixed_precision == "auto" else mixed_precision
-    if num_workers is None:
-        num_workers = min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) // 2) if gpu_fast else 0
+    if num_workers is None:  # half the cores, shared by the processes of this node
+        local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        num_workers = min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) // 2 // local_processes) if gpu_fast else 0
     return SpeedPlan(
         speed=speed, mixed_precision=precision, frozen_bf16=gpu_fast and precision == "bf16",
-        compile=gpu_fast, fused_adamw=gpu_fast, tf32=gpu_fast, cache_latents=gpu_fast, device_draws=gpu_fast,
+        compile=gpu_fast, fused_adamw=gpu_fast, tf32=gpu_fast, cache_latents=gpu_fast,
         deferred_checks=gpu_fast, num_workers=num_workers, pin_memory=device.type == "cuda",
     )
 

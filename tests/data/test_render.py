@@ -96,9 +96,15 @@ def test_pretrain_pairs_decode_each_view_once(synth_root: Path, tmp_path: Path, 
     original = ulip_renders.decode_view
     monkeypatch.setattr(ulip_renders, "decode_view", lambda path, size: decoded.append(path) or original(path, size))
     path = ds.image_path(ds.ids[0])
+    file = original(path, 16)
     for flip in (False, True, False):
-        assert torch.equal(ds.view_image(0, flip), ulip_renders.load_view(path, 16, flip))
+        assert torch.equal(ds.view_image(0, flip), ulip_renders.view_tensor(file, flip))
+    assert torch.equal(ulip_renders.view_tensor(file, True), ulip_renders.view_tensor(file).flip(-1))
     items = [ds[0] for _ in range(6)]
-    assert decoded.count(path) == 4  # once by the data set, three times by load_view above
-    assert {item["index"] for item in items} == {0} and {bool(item["flip"]) for item in items} <= {True, False}
-    assert all(torch.equal(item["image"], ulip_renders.load_view(path, 16, item["flip"])) for item in items)
+    assert decoded == [path]  # once
+    assert {item["index"] for item in items} == {0}
+    assert all(torch.equal(item["image"], ulip_renders.view_tensor(file, item["flip"])) for item in items)
+    ds.preload_views(threads=2)  # the others, at once
+    assert len(decoded) == len(ds) and sorted(ds.decoded) == list(range(len(ds)))
+    ds.preload_views(threads=2)
+    assert len(decoded) == len(ds)

@@ -130,3 +130,25 @@ def test_training_pool_draws_what_fps_subsample_draws(n_points):
 def test_random_subsets_are_distinct_indices():
     rows = transforms.random_subsets(4, 10, 6, torch.zeros(1), torch.Generator().manual_seed(0))
     assert rows.shape == (4, 6) and all(len(set(r.tolist())) == 6 and max(r) < 10 for r in rows)
+
+
+def test_deferred_check_runs_before_an_evaluation(tmp_path):
+    """Evaluating every 2 steps, logging every 3: the NaN of step 2 stops the run before its evaluation
+    (no best weights from a diverged model)."""
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    evaluated, calls = [], []
+
+    def step(batch: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        loss = model(batch).pow(2).mean()
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    cfg = LoopConfig(out_dir=tmp_path, epochs=1, log_every=3, eval_every=2, select_metric="score", progress=False,
+                     check_every_step=False)
+    with pytest.raises(PointSDError, match=r"non-finite in steps 1-2"):
+        train(make_accelerator("cpu"), cfg, modules={"m": model}, optimizer=optimizer, scheduler=scheduler,
+              loader=[torch.ones(4, 2)] * 5, step_fn=step,
+              eval_fn=lambda: evaluated.append(1) or {"score": 1.0}, on_best=lambda record: evaluated.append(2))
+    assert evaluated == []

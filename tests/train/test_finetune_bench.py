@@ -4,7 +4,6 @@ import json
 
 import torch
 
-from pointsd.bench import finetune as bench_finetune
 from pointsd.bench import timing
 from pointsd.bench.finetune import WORKLOADS, Workload, measure, targets
 from pointsd.cli import main as cli_main

@@ -78,11 +78,21 @@ def test_targets_from_hand_made_rows():
         "pretrain.paper_schedule_hours": (pytest.approx(hours), hours <= 3.0)}
 
 
-def test_cli_json(tiny, capsys):
+def test_cli_json(tiny, capsys, tmp_path):
     argv = ["bench", "pretrain", "--device", "cpu", "--batch-size", "2", "--steps", "1", "--warmup", "1",
-            "--modes", "fast", "--profile-steps", "1", "--json"]
+            "--modes", "fast", "--profile-steps", "1", "--out", str(tmp_path / "out.json"), "--json"]
     assert cli_main(argv) == 0
     report = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "out.json").read_text())["rows"] == report["rows"]
     assert [(r["kind"], r["stage"]) for r in report["rows"]] == [("step", 1), ("step", 2)]
     assert all("Self CPU" in r["profile_top_ops"] and "aten::" in r["profile_top_ops"] for r in report["rows"])
     assert report["targets"] == []  # GPU targets only
+
+
+def test_loop_data_is_made_once(tmp_path, monkeypatch):
+    from pointsd.data import synth
+
+    root = bench.loop_data(tmp_path, shapes=4)
+    monkeypatch.setattr(synth, "synthesize", lambda *a, **k: pytest.fail("made again"))
+    assert bench.loop_data(tmp_path, shapes=4) == root
+    assert len(list((root / "rgb_depth_rendered_images").iterdir())) >= 4

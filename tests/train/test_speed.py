@@ -11,7 +11,7 @@ from pointsd.errors import PointSDError
 from pointsd.train.speed import MAX_AUTO_WORKERS, SpeedPlan, cast_frozen_, plan_for
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
-LEVERS = ("frozen_bf16", "compile", "fused_adamw", "tf32", "cache_latents", "device_draws", "deferred_checks")
+LEVERS = ("frozen_bf16", "compile", "fused_adamw", "tf32", "cache_latents", "deferred_checks")
 
 
 def test_fast_on_cuda_turns_every_lever_on():
@@ -25,6 +25,13 @@ def test_exact_and_the_cpu_keep_the_fp32_arithmetic(speed, device):
     plan = plan_for(speed, device)
     assert plan.mixed_precision == "no" and not any(getattr(plan, k) for k in LEVERS)
     assert plan.num_workers == 0 and plan.pin_memory == (device.type == "cuda")
+
+
+def test_auto_workers_share_the_node_between_its_processes(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert plan_for("fast", CUDA).num_workers == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert plan_for("fast", CUDA).num_workers == 2
 
 
 def test_overrides_win_and_the_record_says_what_ran():
