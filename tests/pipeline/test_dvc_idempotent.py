@@ -11,6 +11,8 @@ import sys
 import pytest
 import yaml
 
+from tests.smoke_params import smoke
+
 pytestmark = pytest.mark.timeout(1500)
 
 
@@ -20,20 +22,9 @@ def _run(cmd: list[str], cwd) -> str:
     return proc.stdout + proc.stderr
 
 
-def _smoke(params: dict) -> dict:
-    """One short epoch per run, one few-shot fold, an FPS cache size the data does not hold."""
-    params["pretrain"].update(max_steps_per_epoch=2)
-    for task in [*params["finetune"].values(), params["fewshot"], params["partseg"]]:
-        task.update(epochs=1, npoints=64, num_group=8, group_size=8)
-    params["fewshot"]["grid"]["folds"] = [0]
-    params["finetune_common"]["modelnet40_points"] = 300
-    params["paths"]["modelnet10"] = "no-modelnet10-here"
-    return params
-
-
 def test_second_dvc_repro_has_nothing_to_do(tmp_path, copy_checkout):
     checkout = copy_checkout(tmp_path / "checkout")
-    params = _smoke(yaml.safe_load((checkout / "params.yaml").read_text()))
+    params = smoke(yaml.safe_load((checkout / "params.yaml").read_text()))
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["git", "init", "-q"], checkout)
     _run([sys.executable, "workflow/stage_table.py", "dvc"], checkout)
