@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import TensorDataset
 
 from pointsd import ops
 from pointsd.bench.timing import time_steps
@@ -34,7 +35,7 @@ from pointsd.errors import PointSDError
 from pointsd.models.classifier import PointTransformerClassifier
 from pointsd.models.config import BackboneConfig
 from pointsd.ops.validate import values_unchecked
-from pointsd.train.finetune import augment_batch
+from pointsd.train.finetune import augment_batch, fps_pool, training_points
 from pointsd.train.speed import SpeedPlan, plan_for
 from pointsd.utils import json_io
 from pointsd.utils.arg_types import positive_int
@@ -87,17 +88,18 @@ def _training_step(work: Workload, plan: SpeedPlan, model: torch.nn.Module, clou
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     autocast = (torch.autocast(clouds.device.type, dtype=torch.bfloat16) if plan.mixed_precision == "bf16"
                 else contextlib.nullcontext())
-    m = min(work.input_points, int(1.2 * work.npoints))
-    pool = clouds if m == work.input_points else ops.gather(clouds, ops.furthest_point_sample(clouds, m))
+    if fast:  # each cloud's pool once, as pointsd finetune builds it
+        pool = fps_pool(TensorDataset(clouds.cpu(), labels.cpu()), work.npoints, 1.2, clouds.device,
+                        len(clouds), training=True)[0].to(clouds.device)
 
     def sample() -> torch.Tensor:
-        if not fast:
-            return transforms.fps_subsample(clouds, work.npoints, 1.2)
-        return ops.gather(pool, transforms.random_subsets(len(pool), m, work.npoints, pool, None))
+        if fast:
+            return training_points(pool, work.npoints, work.augment)
+        return augment_batch(transforms.fps_subsample(clouds, work.npoints, 1.2), work.augment)
 
     def step() -> None:  # the loop's step: no value checks in the point ops on the fast path
         with values_unchecked(plan.deferred_checks):
-            x = augment_batch(sample(), work.augment)
+            x = sample()
             with autocast:
                 logits = model(x)
         loss = F.cross_entropy(logits.float(), labels)

@@ -150,7 +150,7 @@ def measure_step(stage: int, mode: str, device: torch.device, batch_size: int, w
     """One stage's training step in ``mode`` on a fixed batch → a row (steps/s, start-up, peak memory;
     with ``profile_steps``, the profiler's table of the top operators over that many more steps)."""
     from pointsd.train.latent_cache import LatentCache
-    from pointsd.train.pretrain import build_models, stage1_loss, stage2_loss
+    from pointsd.train.pretrain import build_models, make_step
 
     cfg = bench_config(stage, mode, batch_size, work, device)
     if stage == 2:
@@ -168,12 +168,11 @@ def measure_step(stage: int, mode: str, device: torch.device, batch_size: int, w
     with autocast:
         cache = LatentCache(built.vae, _FixedViews(batch["image"]), batch_size) if plan.cache_latents else None
 
+    loss_of = make_step(cfg, lambda: autocast, built.model, built, cache)
+
     def step() -> None:  # the loop's step: no value checks in the point ops on the fast path
-        with values_unchecked(plan.deferred_checks), autocast:
-            if built.teacher is None:
-                loss = stage1_loss(built.model, built.vae, built.noise_scheduler, batch, cfg.noise, cache)
-            else:
-                loss = stage2_loss(built.model, built.teacher, built.vae, batch, cfg.noise.mix_prob, cache)
+        with values_unchecked(plan.deferred_checks):
+            loss = loss_of(batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()

@@ -89,5 +89,8 @@ def indices(name: str, idx: object, shape: tuple[int, ...], device: torch.device
 
 def in_range(name: str, idx: torch.Tensor, bound: int) -> None:
     """Every value of ``idx`` lies in ``[0, bound)``."""
-    if _reading_values(idx) and (int(idx.min()) < 0 or int(idx.max()) >= bound):
-        raise PointSDError(f"{name}: values must lie in [0, {bound}), got [{int(idx.min())}, {int(idx.max())}]")
+    if not _reading_values(idx):
+        return
+    low, high = (int(v) for v in torch.aminmax(idx))
+    if low < 0 or high >= bound:
+        raise PointSDError(f"{name}: values must lie in [0, {bound}), got [{low}, {high}]")

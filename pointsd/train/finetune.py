@@ -104,6 +104,14 @@ def augment_batch(points: torch.Tensor, kind: str, generator: torch.Generator | 
     return points
 
 
+def training_points(pool: torch.Tensor, npoints: int, augment: str) -> torch.Tensor:
+    """A training batch from its clouds' pools ``(B,m,3)`` (:func:`fps_pool` with ``training``): a random
+    ``npoints`` subset of each, :func:`~pointsd.data.transforms.fps_subsample`'s draw, then ``augment`` →
+    ``(B,npoints,3)``."""
+    choice = transforms.random_subsets(pool.shape[0], pool.shape[1], npoints, pool, None)
+    return augment_batch(ops.gather(pool, choice), augment)
+
+
 def fps_pool(dataset: Dataset, npoints: int, oversample: float, device: torch.device,
              batch_size: int = 64, *, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """FPS every cloud to ``m = min(N, int(oversample*npoints))`` points once (deterministic, start 0).
@@ -205,9 +213,8 @@ def classification_task(cfg: FinetuneConfig, data: ClassificationData, accelerat
         return metrics.overall_accuracy(logits.argmax(1), labels)
 
     def loss(model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        pool, labels = batch  # a random subset of each cloud's training pool: fps_subsample's draw
-        choice = transforms.random_subsets(pool.shape[0], pool.shape[1], cfg.npoints, pool, None)
-        points = augment_batch(ops.gather(pool, choice), cfg.augment)
+        pool, labels = batch
+        points = training_points(pool, cfg.npoints, cfg.augment)
         return F.cross_entropy(model(points).float(), labels, label_smoothing=cfg.label_smoothing)
 
     def best(model: torch.nn.Module, saved: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pointsd.data.transforms import draw_device
+
 WHITE = 1.0
 
 
@@ -25,7 +27,7 @@ def swap_slots(
     pairs = B // 2
     lam = torch.rand((), generator=generator).item()
     n = max(1, int(G * lam))
-    device = generator.device if generator is not None else center.device  # no CPU draws copied to a GPU
+    device = draw_device(center, generator)  # no CPU draws copied to a GPU
     order = torch.rand((pairs, G), generator=generator, device=device).argsort(dim=1)[:, :n]
     mask = torch.zeros((pairs, G), dtype=torch.bool, device=device).scatter_(1, order, True).to(center.device)
     nb, ct = neighborhood.clone(), center.clone()

@@ -8,6 +8,7 @@ A batch is a dict with ``points (B,N,3)`` and ``image (B,3,S,S)`` in [-1, 1].
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,8 +257,7 @@ def run_pretrain(
     params = [p for m in built.trained.values() for p in m.parameters()]
     optimizer = plan.adamw(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        num_workers=plan.num_workers, pin_memory=plan.pin_memory,
-                        persistent_workers=plan.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed))
+                        generator=torch.Generator().manual_seed(cfg.seed), **plan.loader_options())
     if len(loader) == 0:
         raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
     wrapped, optimizer, loader = accelerator.prepare(built.model, optimizer, loader)
@@ -267,7 +267,7 @@ def run_pretrain(
     if plan.cache_latents and hasattr(train_set, "view_image"):
         with accelerator.autocast():  # the precision of the per-step encodes
             cache = LatentCache(built.vae, train_set, cfg.batch_size)
-    step_fn = _make_step(cfg, accelerator, wrapped, built, cache)
+    step_fn = make_step(cfg, accelerator.autocast, wrapped, built, cache)
     save = _make_saver(cfg, built.model)
     eval_fn = None
     if probe_sets is not None and cfg.probe_every is not None:
@@ -292,12 +292,13 @@ def run_pretrain(
     return _write_summary(cfg, plan, accelerator, state)
 
 
-def _make_step(
-    cfg: PretrainConfig, accelerator: Accelerator, model: torch.nn.Module, built: PretrainModels,
-    cache: LatentCache | None,
+def make_step(
+    cfg: PretrainConfig, autocast: Callable[[], AbstractContextManager[Any]], model: torch.nn.Module,
+    built: PretrainModels, cache: LatentCache | None,
 ) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """The stage's loss of a batch under ``autocast()`` (``model``: the trained model, possibly wrapped)."""
     def step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with accelerator.autocast():
+        with autocast():
             if built.teacher is None:
                 return stage1_loss(model, built.vae, built.noise_scheduler, batch, cfg.noise, cache)
             return stage2_loss(model, built.teacher, built.vae, batch, cfg.noise.mix_prob, cache)

@@ -66,8 +66,14 @@ class SpeedPlan:
 
     def adamw(self, params: Iterable[Any], **kwargs: Any) -> torch.optim.AdamW:
         """AdamW over ``params`` (tensors or param groups), fused when the plan says so."""
-        return torch.optim.AdamW(params, fused=True, **kwargs) if self.fused_adamw else torch.optim.AdamW(
-            params, **kwargs)
+        if self.fused_adamw:
+            return torch.optim.AdamW(params, fused=True, **kwargs)
+        return torch.optim.AdamW(params, **kwargs)  # not fused=False: that would also turn foreach off
+
+    def loader_options(self) -> dict[str, Any]:
+        """The ``DataLoader`` keyword arguments of the plan: worker processes (kept across epochs), pinned memory."""
+        return {"num_workers": self.num_workers, "pin_memory": self.pin_memory,
+                "persistent_workers": self.num_workers > 0}
 
     def apply_matmul_precision(self) -> None:
         """TF32 on (fast) or off (exact) for CUDA matmuls and cuDNN convolutions of this process."""
@@ -79,8 +85,6 @@ def plan_for(speed: str, device: torch.device, mixed_precision: str = "auto",
              num_workers: int | None = None) -> SpeedPlan:
     """The plan of ``speed`` on ``device``; ``mixed_precision`` / ``num_workers`` override it unless
     ``auto`` / ``None``."""
-    if speed not in SPEEDS:
-        raise PointSDError(f"speed must be one of {'|'.join(SPEEDS)}, got {speed!r}")
     if mixed_precision not in PRECISIONS:
         raise PointSDError(f"mixed_precision must be one of {'|'.join(PRECISIONS)}, got {mixed_precision!r}")
     gpu_fast = speed == "fast" and device.type == "cuda"

@@ -127,8 +127,7 @@ def train_loader(dataset: Dataset, batch_size: int, plan: SpeedPlan, seed: int |
         raise PointSDError(too_small.replace("{n}", str(len(dataset))))
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      num_workers=plan.num_workers, pin_memory=plan.pin_memory,
-                      persistent_workers=plan.num_workers > 0, generator=generator)
+                      generator=generator, **plan.loader_options())
 
 
 def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], SupervisedTask], *,
