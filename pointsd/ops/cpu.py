@@ -45,58 +45,91 @@ def _first_of(bits: np.ndarray, best: np.int32, ids: np.ndarray, none: np.int32)
 
 
 # FPS blocks of 256 points, grid cells of about 8: serial B = 32 on this 2-core CPU, 2048→128
-# 1.9 ms with blocks of 256 vs 2.1 (128), 2.2 (64), 2.5 (512); 8192→1024 19.9 vs 20.7, 23.2, 32.4.
+# 1.37–1.48 ms with blocks of 256 vs 1.40–1.44 (128), 1.39 (512); 8192→1024 16.2–16.9 vs 15.4–15.8
+# (128), 19.6 (512); cells of 4 or 16 points within the noise.
 FPS_BLOCK = 256
 CELL_POINTS = 8
 _F32_NEG = np.float32(-1.0)
 _F32_ZERO = np.float32(0.0)
+_I32_MAX = np.int32(2**31 - 1)
+_I32_MIN = np.int32(-(2**31))
+_MAGNITUDE = np.int32(0x7FFFFFFF)
 
 
 @numba.njit(cache=True, inline="always")
-def _bounds(v: np.ndarray) -> tuple[np.float32, np.float32]:
-    """``(min(v), max(v))`` in one pass (the array methods check for NaN and are slower)."""
-    lo = hi = v[0]
-    for j in range(1, v.shape[0]):
-        lo = min(lo, v[j])
-        hi = max(hi, v[j])
-    return lo, hi
+def _ordered(bits: np.int32) -> np.int32:
+    """float32 bits → an int32 with the floats' order (non-NaN), and back: the map is its own
+    inverse (negative floats have their magnitude bits flipped)."""
+    return bits ^ ((bits >> 31) & _MAGNITUDE)
 
 
-# Bit ``i`` of ``v < 2**7`` moved to bit ``3 i`` (one axis of a Morton code).
-_SPREAD3 = np.array([sum(((v >> i) & 1) << (3 * i) for i in range(7)) for v in range(128)], np.int64)
+@numba.njit(cache=True, inline="always")
+def _bounds(v: np.ndarray, pair: np.ndarray) -> tuple[np.float32, np.float32]:
+    """``(min(v), max(v))`` of a contiguous float32 array by integer reductions over
+    :func:`_ordered` keys, which LLVM vectorises (float ones only under fastmath).
+    ``pair`` is a (2,) int32 scratch through which the results are read back as floats."""
+    bits = v.view(np.int32)
+    lo, hi = _I32_MAX, _I32_MIN
+    for j in range(bits.shape[0]):
+        k = _ordered(bits[j])
+        lo = min(lo, k)
+        hi = max(hi, k)
+    pair[0], pair[1] = _ordered(lo), _ordered(hi)
+    as_float = pair.view(np.float32)
+    return as_float[0], as_float[1]
 
 
-@numba.njit(cache=True)
-def _cell_order(pts: np.ndarray) -> np.ndarray:
-    """A spatially coherent order of ``pts (N,3)``: counting sort by the Morton code of a grid cell.
+@numba.njit(cache=True, inline="always")
+def _spread3(c: np.int32) -> np.int32:
+    """Bit ``i`` of ``c < 2**7`` moved to bit ``3 i``: one axis of a Morton code (vectorised)."""
+    c = (c | (c << 8)) & 0x0F00F
+    c = (c | (c << 4)) & 0xC30C3
+    return (c | (c << 2)) & 0x249249
 
-    The grid has ``2**bits`` cells per axis, about ``CELL_POINTS`` points per cell.
-    Returns the permutation ``(N,)`` int64.
-    """
-    N = pts.shape[0]
+
+@numba.njit(cache=True, inline="always")
+def _cell_keys(cols: np.ndarray, pair: np.ndarray) -> tuple[np.ndarray, int]:
+    """Morton codes of the grid cells of ``cols (3,N)`` (x, y, z rows): ``(key (N,) int32, cells)``.
+
+    The grid spans the cloud's bounds with ``2**bits`` cells per axis, about ``CELL_POINTS``
+    points per cell; ``cells = 8**bits``."""
+    N = cols.shape[1]
     bits = max(1, min(7, int(np.ceil(np.log2(max(N // CELL_POINTS, 2)) / 3.0))))
-    side = 1 << bits
-    lo = np.empty(3, np.float32)
-    scale = np.empty(3, np.float32)
+    top = np.int32((1 << bits) - 1)
+    key = np.zeros(N, np.int32)
     for a in range(3):
-        lo[a], hi = _bounds(pts[:, a])
-        scale[a] = np.float32(side) / (hi - lo[a]) if hi > lo[a] else _F32_ZERO
-    key = np.empty(N, np.int64)
+        v = cols[a]
+        lo, hi = _bounds(v, pair)
+        scale = np.float32(top + 1) / (hi - lo) if hi > lo else _F32_ZERO
+        for j in range(N):
+            key[j] |= _spread3(min(np.int32((v[j] - lo) * scale), top)) << a
+    return key, 1 << (3 * bits)
+
+
+@numba.njit(cache=True, inline="always")
+def _cell_order(pts: np.ndarray, ids: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray,
+                pair: np.ndarray) -> None:
+    """``pts (N,3)`` reordered by grid cell (a counting sort by Morton code), so that runs of
+    consecutive points are spatially compact: ``ids (P,)`` int32 gets the original indices and
+    ``px, py, pz (P,)`` the coordinate columns, ``P >= N`` padded with the last point."""
+    N = pts.shape[0]
+    cols = np.empty((3, N), np.float32)
     for j in range(N):
-        k = 0
-        for a in range(3):
-            k |= _SPREAD3[min(int((pts[j, a] - lo[a]) * scale[a]), side - 1)] << a
-        key[j] = k
-    start = np.zeros((1 << (3 * bits)) + 1, np.int64)
+        cols[0, j], cols[1, j], cols[2, j] = pts[j, 0], pts[j, 1], pts[j, 2]
+    key, cells = _cell_keys(cols, pair)
+    start = np.zeros(cells + 1, np.int32)
     for j in range(N):
         start[key[j] + 1] += 1
-    for c in range(1, start.shape[0]):
+    for c in range(1, cells + 1):
         start[c] += start[c - 1]
-    perm = np.empty(N, np.int64)
     for j in range(N):
-        perm[start[key[j]]] = j
+        ids[start[key[j]]] = j
         start[key[j]] += 1
-    return perm
+    for j in range(N, ids.shape[0]):
+        ids[j] = ids[N - 1]
+    for j in range(ids.shape[0]):
+        i = ids[j]
+        px[j], py[j], pz[j] = cols[0, i], cols[1, i], cols[2, i]
 
 
 @numba.njit(cache=True, inline="always")
@@ -110,11 +143,9 @@ def _box_gap(lo: np.float32, hi: np.float32, c: np.float32) -> np.float32:
 
 @numba.njit(cache=True, inline="always")
 def _fps_block(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray, bits: np.ndarray,
-               ids: np.ndarray, cx: np.float32, cy: np.float32, cz: np.float32,
-               lo: int) -> tuple[np.int32, np.int32]:
+               cx: np.float32, cy: np.float32, cz: np.float32, lo: int) -> np.int32:
     """Lower the distances of block ``[lo, lo + FPS_BLOCK)`` by center ``c``; returns the block's
-    maximum as bits (``bits`` is ``dist`` read as int32) and the lowest original index ``ids[j]``
-    holding it."""
+    maximum as bits (``bits`` is ``dist`` read as int32)."""
     hi = lo + FPS_BLOCK
     for j in range(lo, hi):
         dx = px[j] - cx
@@ -122,8 +153,7 @@ def _fps_block(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray,
         dz = pz[j] - cz
         d = dx * dx + dy * dy + dz * dz
         dist[j] = min(dist[j], d)
-    best = _max_bits(bits[lo:hi])
-    return best, _first_of(bits[lo:hi], best, ids[lo:hi], np.int32(2**31 - 1))
+    return _max_bits(bits[lo:hi])
 
 
 @numba.njit(cache=True, inline="always")
@@ -136,32 +166,30 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     block is skipped. This is exact in float32, not only in real arithmetic: ``lb`` is computed
     with the same operations in the same order as the point distances, from box coordinates
     that are themselves point coordinates, and correctly rounded ``-``, ``*``, ``+`` are
-    monotonic, so every point's float distance is ``>= lb``. Each block keeps its maximum and
-    the lowest original index holding it, so the arg-max is the reference's (lowest index on
-    ties). Padding points (to a whole block) carry distance -1 and are never chosen.
+    monotonic, so every point's float distance is ``>= lb``. Each block keeps its maximum; the
+    arg-max is the lowest original index holding the largest maximum, looked up in the blocks
+    holding it only (the reference's choice on ties). Padding points (to a whole block) carry
+    distance -1 and are never chosen.
     """
     N = pts.shape[0]
-    perm = _cell_order(pts)
     nb = (N + FPS_BLOCK - 1) // FPS_BLOCK
     P = nb * FPS_BLOCK
     px, py, pz = np.empty(P, np.float32), np.empty(P, np.float32), np.empty(P, np.float32)
     ids = np.empty(P, np.int32)
-    for j in range(P):
-        ids[j] = perm[min(j, N - 1)]
-        px[j], py[j], pz[j] = pts[ids[j], 0], pts[ids[j], 1], pts[ids[j], 2]
+    pair = np.empty(2, np.int32)
+    _cell_order(pts, ids, px, py, pz, pair)
     dist = np.full(P, _F32_INF, dtype=np.float32)
     dist[N:] = _F32_NEG
     bits = dist.view(np.int32)
     box = np.empty((6, nb), np.float32)
-    block_max = np.full(nb, _F32_INF, dtype=np.float32).view(np.int32)
-    block_arg = np.empty(nb, np.int32)
     for b in range(nb):
         lo, hi = b * FPS_BLOCK, (b + 1) * FPS_BLOCK
-        box[0, b], box[1, b] = _bounds(px[lo:hi])
-        box[2, b], box[3, b] = _bounds(py[lo:hi])
-        box[4, b], box[5, b] = _bounds(pz[lo:hi])
-        block_arg[b] = ids[lo:hi].min()
+        box[0, b], box[1, b] = _bounds(px[lo:hi], pair)
+        box[2, b], box[3, b] = _bounds(py[lo:hi], pair)
+        box[4, b], box[5, b] = _bounds(pz[lo:hi], pair)
+    block_max = np.full(nb, _F32_INF, dtype=np.float32).view(np.int32)
     lb = np.empty(nb, np.float32)
+    lb_bits = lb.view(np.int32)
     cur = start
     for i in range(n):
         out[i] = cur
@@ -170,11 +198,15 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
             gx = _box_gap(box[0, b], box[1, b], cx)
             gy = _box_gap(box[2, b], box[3, b], cy)
             lb[b] = gx + gy + _box_gap(box[4, b], box[5, b], cz)
-        lb_bits = lb.view(np.int32)
         for b in range(nb):
             if lb_bits[b] < block_max[b]:
-                block_max[b], block_arg[b] = _fps_block(px, py, pz, dist, bits, ids, cx, cy, cz, b * FPS_BLOCK)
-        cur = _first_of(block_max, _max_bits(block_max), block_arg, np.int32(N))
+                block_max[b] = _fps_block(px, py, pz, dist, bits, cx, cy, cz, b * FPS_BLOCK)
+        best = _max_bits(block_max)
+        cur = _I32_MAX
+        for b in range(nb):
+            if block_max[b] == best:
+                lo, hi = b * FPS_BLOCK, (b + 1) * FPS_BLOCK
+                cur = min(cur, _first_of(bits[lo:hi], best, ids[lo:hi], _I32_MAX))
 
 
 @numba.njit(cache=True, inline="always")
