@@ -51,6 +51,17 @@ def test_cuda_targets_compare_with_the_named_baselines():
                             torch.device("cuda")) == []
 
 
+def test_targets_compare_calls_without_validation_on_both_sides():
+    rows = [Row("fps", "1024->64", FULL_BATCH, "pointnet2_ops", 0.40, 0.30, 1.0, True),
+            Row("fps", "1024->64", FULL_BATCH, "triton", 0.32, 0.20, 1.0, True),
+            Row("fps", "2048->128", FULL_BATCH, "reference", 20.0, None, 1.0, True),
+            Row("fps", "2048->128", FULL_BATCH, "cpu", 1.0, 0.5, 20.0, True)]
+    cuda = {t["name"]: t["measured"] for t in evaluate_targets(rows, torch.device("cuda"))}
+    assert cuda["ops.fps.1024->64.vs_pointnet2_ops"] == 1.5  # 0.30 / 0.20, not 0.40 / 0.32
+    cpu = {t["name"]: t["measured"] for t in evaluate_targets(rows, torch.device("cpu"))}
+    assert cpu["ops.fps.2048->128.vs_reference"] == 40.0  # 20 / 0.5: the kernel's time
+
+
 def test_cdist_topk_baseline_finds_the_same_neighbours(gen):
     pts = torch.randn(2, 200, 3, generator=gen)
     dist, idx = CdistTopk.knn_with_dist(pts[:, :7], pts, 5)

@@ -9,6 +9,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from pointsd import ops
+from pointsd.ops import custom_ops
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.classifier import PointTransformerClassifier
@@ -44,6 +45,41 @@ def test_opcheck(cloud, gen):
                                                torch.rand(2, 12, 3, generator=gen, requires_grad=True))),
     ]:
         torch.library.opcheck(op, args)
+
+
+def _dispatcher_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every point op that goes through its custom operator (the dispatcher) from now on."""
+    calls: list[str] = []
+    for name in custom_ops.__all__[1:]:
+        point_op = getattr(custom_ops, name)
+        monkeypatch.setattr(point_op, "op", lambda *a, _op=point_op.op, _n=name: calls.append(_n) or _op(*a))
+    return calls
+
+
+def test_plain_eager_calls_skip_the_dispatcher(cloud, gen, monkeypatch):
+    calls = _dispatcher_calls(monkeypatch)
+    x, y = cloud(2, 12), cloud(2, 9)
+    want = ops.furthest_point_sample(x, 5), ops.knn_with_dist(y, x, 4), ops.three_nn(x, y), ops.chamfer_distance(x, y)
+    assert calls == []
+    with ops.use_backend("reference"):
+        got = ops.furthest_point_sample(x, 5), ops.knn_with_dist(y, x, 4), ops.three_nn(x, y), ops.chamfer_distance(x, y)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    features, weight = torch.randn(2, 4, 9, generator=gen), torch.rand(2, 12, 3, generator=gen)
+    ops.three_interpolate(features, ops.three_nn(x, y)[1], weight)
+    assert calls == []
+
+
+def test_calls_that_need_gradients_go_through_the_operator(cloud, gen, monkeypatch):
+    calls = _dispatcher_calls(monkeypatch)
+    x, y = cloud(2, 12).requires_grad_(), cloud(2, 9)
+    ops.chamfer_l2(x, y).backward()
+    assert calls == ["chamfer_nearest"] and x.grad is not None and x.grad.abs().sum() > 0
+    features = torch.randn(2, 4, 9, generator=gen, requires_grad=True)
+    ops.three_interpolate(features, ops.three_nn(x.detach(), y)[1], torch.rand(2, 12, 3, generator=gen)).sum().backward()
+    assert calls == ["chamfer_nearest", "three_interpolate"] and features.grad is not None
+    with torch.no_grad():
+        ops.chamfer_distance(x, y)
+    assert calls == ["chamfer_nearest", "three_interpolate"]
 
 
 def test_fps_knn_compile_fullgraph_matches_eager(cloud):

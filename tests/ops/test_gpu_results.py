@@ -32,7 +32,7 @@ def test_results_file_from_bench_outputs(tmp_path):
     doc = json.loads(out.read_text())
     assert set(doc["meta"]) == {"device", "commit", "date", "torch", "triton"}
     assert doc["meta"]["device"] == "cuda:Fake GPU" and doc["meta"]["commit"] == "abc1234"
-    assert doc["targets"] == [{"name": "ops.chamfer.1024x1024.vs_reference", "measured": 2.4, "target": 3.0,
+    assert doc["targets"] == [{"name": "ops.chamfer.1024x1024.vs_reference", "measured": 2.67, "target": 3.0,
                                "met": False}]
     assert [r["bench"] for r in doc["rows"]] == ["ops", "ops", "finetune"]
     assert doc["tests"] == {"rc": 0, "passed": True, "summary": "3 passed in 1.0s"}
