@@ -15,10 +15,14 @@ Inputs reach these functions already validated, cast to float32 and made contigu
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
 import torch
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 _F32_INF = np.float32(np.inf)
 
@@ -45,8 +49,8 @@ def _first_of(bits: np.ndarray, best: np.int32, ids: np.ndarray, none: np.int32)
 
 
 # FPS blocks of 256 points, grid cells of about 8: serial B = 32 on this 2-core CPU, 2048→128
-# 1.37–1.48 ms with blocks of 256 vs 1.40–1.44 (128), 1.39 (512); 8192→1024 16.2–16.9 vs 15.4–15.8
-# (128), 19.6 (512); cells of 4 or 16 points within the noise.
+# 1.03–1.15 ms with blocks of 256 vs 1.11 (128), 1.28 (512); 8192→1024 14.7 vs 14.0 (128), 18.0 (512);
+# cells of 4 or 16 points within the noise.
 FPS_BLOCK = 256
 CELL_POINTS = 8
 _F32_NEG = np.float32(-1.0)
@@ -56,27 +60,39 @@ _I32_MIN = np.int32(-(2**31))
 _MAGNITUDE = np.int32(0x7FFFFFFF)
 
 
+@intrinsic
+def _f32_bits(typingctx: Any, x: types.Type) -> Any:
+    """The bits of a float32 read as an int32 (an LLVM bitcast: no instruction, vectorisable)."""
+    if x != types.float32:
+        return None
+    return types.int32(types.float32), lambda context, builder, sig, args: builder.bitcast(args[0], ir.IntType(32))
+
+
+@intrinsic
+def _bits_f32(typingctx: Any, x: types.Type) -> Any:
+    """The float32 whose bits are the int32 ``x``: the inverse of :func:`_f32_bits`."""
+    if x != types.int32:
+        return None
+    return types.float32(types.int32), lambda context, builder, sig, args: builder.bitcast(args[0], ir.FloatType())
+
+
 @numba.njit(cache=True, inline="always")
 def _ordered(bits: np.int32) -> np.int32:
     """float32 bits → an int32 with the floats' order (non-NaN), and back: the map is its own
     inverse (negative floats have their magnitude bits flipped)."""
-    return bits ^ ((bits >> 31) & _MAGNITUDE)
+    return np.int32(bits ^ ((bits >> 31) & _MAGNITUDE))
 
 
 @numba.njit(cache=True, inline="always")
-def _bounds(v: np.ndarray, pair: np.ndarray) -> tuple[np.float32, np.float32]:
-    """``(min(v), max(v))`` of a contiguous float32 array by integer reductions over
-    :func:`_ordered` keys, which LLVM vectorises (float ones only under fastmath).
-    ``pair`` is a (2,) int32 scratch through which the results are read back as floats."""
-    bits = v.view(np.int32)
+def _bounds(v: np.ndarray) -> tuple[np.float32, np.float32]:
+    """``(min(v), max(v))`` of a float32 array by integer reductions over :func:`_ordered` keys,
+    which LLVM vectorises (float ones only under fastmath)."""
     lo, hi = _I32_MAX, _I32_MIN
-    for j in range(bits.shape[0]):
-        k = _ordered(bits[j])
+    for j in range(v.shape[0]):
+        k = _ordered(_f32_bits(v[j]))
         lo = min(lo, k)
         hi = max(hi, k)
-    pair[0], pair[1] = _ordered(lo), _ordered(hi)
-    as_float = pair.view(np.float32)
-    return as_float[0], as_float[1]
+    return _bits_f32(_ordered(lo)), _bits_f32(_ordered(hi))
 
 
 @numba.njit(cache=True, inline="always")
@@ -88,7 +104,7 @@ def _spread3(c: np.int32) -> np.int32:
 
 
 @numba.njit(cache=True, inline="always")
-def _cell_keys(cols: np.ndarray, pair: np.ndarray) -> tuple[np.ndarray, int]:
+def _cell_keys(cols: np.ndarray) -> tuple[np.ndarray, int]:
     """Morton codes of the grid cells of ``cols (3,N)`` (x, y, z rows): ``(key (N,) int32, cells)``.
 
     The grid spans the cloud's bounds with ``2**bits`` cells per axis, about ``CELL_POINTS``
@@ -99,7 +115,7 @@ def _cell_keys(cols: np.ndarray, pair: np.ndarray) -> tuple[np.ndarray, int]:
     key = np.zeros(N, np.int32)
     for a in range(3):
         v = cols[a]
-        lo, hi = _bounds(v, pair)
+        lo, hi = _bounds(v)
         scale = np.float32(top + 1) / (hi - lo) if hi > lo else _F32_ZERO
         for j in range(N):
             key[j] |= _spread3(min(np.int32((v[j] - lo) * scale), top)) << a
@@ -107,8 +123,7 @@ def _cell_keys(cols: np.ndarray, pair: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 @numba.njit(cache=True, inline="always")
-def _cell_order(pts: np.ndarray, ids: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray,
-                pair: np.ndarray) -> None:
+def _cell_order(pts: np.ndarray, ids: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> None:
     """``pts (N,3)`` reordered by grid cell (a counting sort by Morton code), so that runs of
     consecutive points are spatially compact: ``ids (P,)`` int32 gets the original indices and
     ``px, py, pz (P,)`` the coordinate columns, ``P >= N`` padded with the last point."""
@@ -116,7 +131,7 @@ def _cell_order(pts: np.ndarray, ids: np.ndarray, px: np.ndarray, py: np.ndarray
     cols = np.empty((3, N), np.float32)
     for j in range(N):
         cols[0, j], cols[1, j], cols[2, j] = pts[j, 0], pts[j, 1], pts[j, 2]
-    key, cells = _cell_keys(cols, pair)
+    key, cells = _cell_keys(cols)
     start = np.zeros(cells + 1, np.int32)
     for j in range(N):
         start[key[j] + 1] += 1
@@ -142,18 +157,19 @@ def _box_gap(lo: np.float32, hi: np.float32, c: np.float32) -> np.float32:
 
 
 @numba.njit(cache=True, inline="always")
-def _fps_block(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray, bits: np.ndarray,
+def _fps_block(px: np.ndarray, py: np.ndarray, pz: np.ndarray, dist: np.ndarray,
                cx: np.float32, cy: np.float32, cz: np.float32, lo: int) -> np.int32:
     """Lower the distances of block ``[lo, lo + FPS_BLOCK)`` by center ``c``; returns the block's
-    maximum as bits (``bits`` is ``dist`` read as int32)."""
-    hi = lo + FPS_BLOCK
-    for j in range(lo, hi):
+    maximum as bits, reduced in the same pass (see :func:`_max_bits`)."""
+    m = _I32_MIN
+    for j in range(lo, lo + FPS_BLOCK):
         dx = px[j] - cx
         dy = py[j] - cy
         dz = pz[j] - cz
-        d = dx * dx + dy * dy + dz * dz
-        dist[j] = min(dist[j], d)
-    return _max_bits(bits[lo:hi])
+        d = min(dist[j], dx * dx + dy * dy + dz * dz)
+        dist[j] = d
+        m = max(m, _f32_bits(d))
+    return m
 
 
 @numba.njit(cache=True, inline="always")
@@ -176,17 +192,16 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     P = nb * FPS_BLOCK
     px, py, pz = np.empty(P, np.float32), np.empty(P, np.float32), np.empty(P, np.float32)
     ids = np.empty(P, np.int32)
-    pair = np.empty(2, np.int32)
-    _cell_order(pts, ids, px, py, pz, pair)
+    _cell_order(pts, ids, px, py, pz)
     dist = np.full(P, _F32_INF, dtype=np.float32)
     dist[N:] = _F32_NEG
     bits = dist.view(np.int32)
     box = np.empty((6, nb), np.float32)
     for b in range(nb):
         lo, hi = b * FPS_BLOCK, (b + 1) * FPS_BLOCK
-        box[0, b], box[1, b] = _bounds(px[lo:hi], pair)
-        box[2, b], box[3, b] = _bounds(py[lo:hi], pair)
-        box[4, b], box[5, b] = _bounds(pz[lo:hi], pair)
+        box[0, b], box[1, b] = _bounds(px[lo:hi])
+        box[2, b], box[3, b] = _bounds(py[lo:hi])
+        box[4, b], box[5, b] = _bounds(pz[lo:hi])
     block_max = np.full(nb, _F32_INF, dtype=np.float32).view(np.int32)
     lb = np.empty(nb, np.float32)
     lb_bits = lb.view(np.int32)
@@ -200,7 +215,7 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
             lb[b] = gx + gy + _box_gap(box[4, b], box[5, b], cz)
         for b in range(nb):
             if lb_bits[b] < block_max[b]:
-                block_max[b] = _fps_block(px, py, pz, dist, bits, cx, cy, cz, b * FPS_BLOCK)
+                block_max[b] = _fps_block(px, py, pz, dist, cx, cy, cz, b * FPS_BLOCK)
         best = _max_bits(block_max)
         cur = _I32_MAX
         for b in range(nb):
