@@ -334,6 +334,8 @@ def _interpolate_one(f: np.ndarray, idx: np.ndarray, weight: np.ndarray, out: np
 # keeps both). Starting the threads costs ~0.1 ms on an idle machine but >10 ms on a loaded one,
 # so they start only above 2**23 distance evaluations (tens of ms of serial work).
 PARALLEL_MIN_WORK = 1 << 23
+
+
 @numba.njit(cache=True)
 def _fps_serial(xyz: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     for b in range(xyz.shape[0]):
@@ -387,8 +389,15 @@ def _interpolate_parallel(features: np.ndarray, idx: np.ndarray, weight: np.ndar
 
 
 def _pick(serial: Callable, parallel: Callable, work: int) -> Callable:
-    """The parallel driver when ``work`` (distance evaluations) pays for starting threads."""
-    return parallel if work >= PARALLEL_MIN_WORK else serial
+    """The parallel driver when ``work`` (distance evaluations) pays for starting threads and this
+    process may run more than one: numba then runs on as many threads as torch's intra-op pool
+    (``OMP_NUM_THREADS``, which a Snakemake rule's ``threads`` sets, or ``torch.set_num_threads``),
+    so a one-thread job does not start a second busy thread on a core given to another job."""
+    threads = torch.get_num_threads()
+    if work < PARALLEL_MIN_WORK or threads < 2:
+        return serial
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return parallel
 
 
 def furthest_point_sample(xyz: torch.Tensor, n: int, start: int) -> torch.Tensor:

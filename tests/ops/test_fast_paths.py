@@ -42,6 +42,8 @@ def _cpu_fps_cases() -> dict[str, torch.Tensor]:
         "one-point-repeated": torch.ones(1, 300, 3),
         "tiny-scale": normal * 1e-20,
         "overflowing-distances": normal * 1e19,
+        "signed-zeros": torch.where(torch.rand(1, 500, 3, generator=g) < 0.5, -1.0, 1.0)
+        * torch.randint(0, 2, (1, 500, 3), generator=g) * torch.tensor([0.0, 1.0, 0.0]),
         "clusters": torch.cat([torch.randn(1, 400, 3, generator=g) * 0.01 + c for c in (-5.0, 0.0, 5.0)], 1),
     }
 
@@ -59,6 +61,30 @@ def test_cpu_fps_is_exact(name):
             out = torch.empty(B, n, dtype=torch.long)
             driver(xyz.numpy(), n, start, out.numpy())
             assert torch.equal(out, expected), (name, n, driver)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpu_kernels_use_torchs_thread_count(monkeypatch, threads):
+    """A process given one thread (a Snakemake job's OMP_NUM_THREADS) runs the serial drivers; given
+    two, the parallel ones on two numba threads."""
+    import numba
+
+    from pointsd.ops import cpu
+
+    calls: list[str] = []
+    for name in ("_fps_serial", "_fps_parallel"):
+        driver = getattr(cpu, name)
+        monkeypatch.setattr(cpu, name, lambda *a, _d=driver, _n=name: calls.append(_n) or _d(*a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        xyz = torch.randn(64, 1024, 3)
+        got = cpu.furthest_point_sample(xyz, 128, 0)  # 2**23 distance evaluations: parallel work
+    finally:
+        torch.set_num_threads(before)
+    assert calls == (["_fps_serial"] if threads == 1 else ["_fps_parallel"])
+    assert threads == 1 or numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
+    assert torch.equal(got, ref.furthest_point_sample(xyz, 128, 0))
 
 
 def test_public_cpu_fps_at_the_benchmark_size(cloud):
