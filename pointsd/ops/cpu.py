@@ -388,23 +388,30 @@ def _interpolate_parallel(features: np.ndarray, idx: np.ndarray, weight: np.ndar
         _interpolate_one(features[b, c], idx[b], weight[b], out[b, c])
 
 
-def _pick(serial: Callable, parallel: Callable, work: int) -> Callable:
-    """The parallel driver when ``work`` (distance evaluations) pays for starting threads and this
-    process may run more than one: numba then runs on as many threads as torch's intra-op pool
-    (``OMP_NUM_THREADS``, which a Snakemake rule's ``threads`` sets, or ``torch.set_num_threads``),
-    so a one-thread job does not start a second busy thread on a core given to another job."""
+def _run(serial: Callable, parallel: Callable, work: int, *args: Any) -> None:
+    """Run ``parallel(*args)`` when ``work`` (distance evaluations) pays for starting threads and this
+    process may use more than one, else ``serial(*args)``.
+
+    The thread count is torch's intra-op one (``OMP_NUM_THREADS``, which a Snakemake rule's ``threads``
+    sets, or ``torch.set_num_threads``): a one-thread job stays on one core. Numba's OpenMP pool shares
+    its libgomp settings with torch's, so a parallel region could change torch's thread count (it
+    raised a one-thread job's to 2 before): the count is put back if it moved.
+    """
     threads = torch.get_num_threads()
     if work < PARALLEL_MIN_WORK or threads < 2:
-        return serial
+        serial(*args)
+        return
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    return parallel
+    parallel(*args)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def furthest_point_sample(xyz: torch.Tensor, n: int, start: int) -> torch.Tensor:
     """``xyz (B,N,3)`` float32 contiguous → ``(B,n)`` int64."""
     B, N, _ = xyz.shape
     out = torch.empty(B, n, dtype=torch.long)
-    _pick(_fps_serial, _fps_parallel, B * N * n)(xyz.numpy(), n, start, out.numpy())
+    _run(_fps_serial, _fps_parallel, B * N * n, xyz.numpy(), n, start, out.numpy())
     return out
 
 
@@ -413,8 +420,8 @@ def knn_with_dist(query: torch.Tensor, points: torch.Tensor, k: int) -> tuple[to
     B, M, _ = query.shape
     dist = torch.empty(B, M, k, dtype=torch.float32)
     idx = torch.empty(B, M, k, dtype=torch.long)
-    kernel = _pick(_knn_serial, _knn_parallel, B * M * points.shape[1])
-    kernel(query.numpy(), points.numpy(), k, dist.numpy(), idx.numpy())
+    _run(_knn_serial, _knn_parallel, B * M * points.shape[1], query.numpy(), points.numpy(), k, dist.numpy(),
+         idx.numpy())
     return dist, idx
 
 
@@ -433,8 +440,8 @@ def chamfer_nearest(
     d1, d2 = torch.empty(B, N), torch.empty(B, M)
     i1 = torch.empty(B, N, dtype=torch.long)
     i2 = torch.empty(B, M, dtype=torch.long)
-    kernel = _pick(_chamfer_serial, _chamfer_parallel, B * N * M)
-    kernel(x.numpy(), y.numpy(), d1.numpy(), i1.numpy(), d2.numpy(), i2.numpy())
+    _run(_chamfer_serial, _chamfer_parallel, B * N * M, x.numpy(), y.numpy(), d1.numpy(), i1.numpy(), d2.numpy(),
+         i2.numpy())
     return d1, i1, d2, i2
 
 
@@ -442,6 +449,6 @@ def three_interpolate(features: torch.Tensor, idx: torch.Tensor, weight: torch.T
     """``features (B,C,m)`` float32, ``idx (B,n,3)`` int64, ``weight (B,n,3)`` float32 → ``(B,C,n)``."""
     B, C, _ = features.shape
     out = torch.empty(B, C, idx.shape[1], dtype=torch.float32)
-    kernel = _pick(_interpolate_serial, _interpolate_parallel, B * C * idx.shape[1] * 3)
-    kernel(features.numpy(), idx.numpy(), weight.numpy(), out.numpy())
+    _run(_interpolate_serial, _interpolate_parallel, B * C * idx.shape[1] * 3, features.numpy(), idx.numpy(),
+         weight.numpy(), out.numpy())
     return out

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -80,11 +84,25 @@ def test_cpu_kernels_use_torchs_thread_count(monkeypatch, threads):
     try:
         xyz = torch.randn(64, 1024, 3)
         got = cpu.furthest_point_sample(xyz, 128, 0)  # 2**23 distance evaluations: parallel work
+        after = torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
     assert calls == (["_fps_serial"] if threads == 1 else ["_fps_parallel"])
+    assert after == threads  # numba's OpenMP pool shares libgomp with torch: the count is kept
     assert threads == 1 or numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
     assert torch.equal(got, ref.furthest_point_sample(xyz, 128, 0))
+
+
+def test_a_parallel_kernel_leaves_torchs_thread_count_alone():
+    """A job given 2 threads on a node where numba may start 4: numba's first parallel region sets the
+    OpenMP thread count it shares with torch to 4; the count goes back to 2."""
+    probe = ("import torch; from pointsd.ops import cpu; "
+             "cpu.furthest_point_sample(torch.randn(64, 1024, 3), 128, 0); print(torch.get_num_threads())")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "4", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["2"]
 
 
 def test_public_cpu_fps_at_the_benchmark_size(cloud):
