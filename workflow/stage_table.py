@@ -33,10 +33,11 @@ DVC_YAML = ROOT / "dvc.yaml"
 FINAL = "report_table"
 OWN_STAGE2 = "runs/pretrain/stage2/ckpt-stage2.pt"
 FIELD = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
+THREADS_VAR = "OMP_NUM_THREADS"  # what Snakemake sets from a rule's `threads`; torch reads it
 DVC_HEADER = """\
 # GENERATED from workflow/stages.yaml and params.yaml by `make dvc.yaml`: do not edit.
-# The same DAG as the Snakefile, stage for stage and command for command: `dvc repro` regenerates
-# results/table.md. Values come from params.yaml by ${...} interpolation, so DVC records exactly the
+# The same DAG as the Snakefile, stage for stage and command for command (each run on the threads its
+# Snakemake rule gets, through OMP_NUM_THREADS): `dvc repro` regenerates results/table.md. Values come from params.yaml by ${...} interpolation, so DVC records exactly the
 # params each stage uses. `make dvc-paper` regenerates it for profile `paper` and runs `dvc exp run`.
 
 """
@@ -153,6 +154,10 @@ class StageTable:
             elif value != []:
                 words += [flag, *_as_list(value)]
         return " ".join(shlex.quote(str(w)) for w in words)
+
+    def threads(self, name: str) -> int:
+        """The CPU threads of stage ``name``'s jobs (default 1)."""
+        return int(self.stages[name].get("threads", 1))
 
     def flags(self, name: str) -> list[tuple[str | None, Any]]:
         """``[(flag, template), ...]`` in command order, blocks expanded (``None`` flag: unpacked mapping)."""
@@ -309,7 +314,8 @@ class DvcWriter:
         return FIELD.sub(field, str(template))
 
     def cmd(self, name: str) -> str:
-        words = ["pointsd", *self.t.stages[name]["cmd"].split()]
+        """``OMP_NUM_THREADS=N pointsd ...``: the thread count Snakemake gives the rule, then the command."""
+        words = [f"{THREADS_VAR}={self.t.threads(name)}", "pointsd", *self.t.stages[name]["cmd"].split()]
         for flag, template in self.t.flags(name):
             value = self.template(name, template)
             if flag is not None and template is not True and value == []:

@@ -16,17 +16,20 @@ LOG_REDIRECT = re.compile(r"\s*>\s*logs/\S+\.log\s+2>&1\s*$")
 
 
 def snakemake_jobs(*extra: str, cwd: Path = ROOT) -> dict[str, dict]:
-    """Every job of the DAG for the target(s) in ``extra`` (default: all), forced dry run:
-    ``{min(outputs): {"rule", "outputs", "inputs", "cmd"}}``."""
-    proc = subprocess.run(["snakemake", "-n", "-p", "--forceall", "--cores", "1", *extra], cwd=cwd,
+    """Every job of the DAG for the target(s) in ``extra`` (default: all), forced dry run with enough
+    cores that no rule's threads are scaled down: ``{min(outputs): {"rule", "outputs", "inputs", "cmd",
+    "threads"}}`` (the dry run lists ``threads`` only above 1)."""
+    proc = subprocess.run(["snakemake", "-n", "-p", "--forceall", "--cores", "64", *extra], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs, current = {}, None
     for line in proc.stdout.splitlines():
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
-            current = {"rule": m.group(1), "outputs": [], "inputs": [], "cmd": None}
+            current = {"rule": m.group(1), "outputs": [], "inputs": [], "cmd": None, "threads": 1}
         elif current and (m := re.match(r"^\s+(input|output): (.*)$", line)):
             current[m.group(1) + "s"] = [p.strip() for p in m.group(2).split(",")]
+        elif current and (m := re.match(r"^\s+threads: (\d+)$", line)):
+            current["threads"] = int(m.group(1))
         elif current and current["outputs"] and line.startswith("Shell command: "):
             current["cmd"] = " ".join(LOG_REDIRECT.sub("", line[len("Shell command: "):]).split())
             jobs[min(current["outputs"])] = current
@@ -35,7 +38,8 @@ def snakemake_jobs(*extra: str, cwd: Path = ROOT) -> dict[str, dict]:
 
 
 def dvc_stages(cwd: Path = ROOT) -> dict[str, dict]:
-    """Every stage of ``cwd``'s dvc.yaml, resolved by DVC: ``{min(outs): {"name", "outputs", "inputs", "cmd"}}``."""
+    """Every stage of ``cwd``'s dvc.yaml, resolved by DVC: ``{min(outs): {"name", "outputs", "inputs", "cmd",
+    "threads"}}``, the command's ``OMP_NUM_THREADS=N`` prefix read into ``threads``."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
@@ -45,14 +49,15 @@ def dvc_stages(cwd: Path = ROOT) -> dict[str, dict]:
         stages = {}
         for stage in repo.index.stages:
             outs = [o.def_path for o in stage.outs]
-            stages[min(outs)] = {"name": stage.addressing, "outputs": outs, "cmd": " ".join(stage.cmd.split()),
+            threads, cmd = re.fullmatch(r"OMP_NUM_THREADS=(\d+) (.*)", " ".join(stage.cmd.split())).groups()
+            stages[min(outs)] = {"name": stage.addressing, "outputs": outs, "cmd": cmd, "threads": int(threads),
                                  "inputs": [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)]}
         return stages
 
 
 def structure(jobs: dict[str, dict]) -> dict[str, tuple]:
-    """The DAG as ``{job: (command, sorted outputs, upstream jobs, external inputs)}``: an input is an
-    edge to the job whose output holds it (a file inside a run folder, a run folder inside a parent)."""
+    """The DAG as ``{job: (command, sorted outputs, upstream jobs, external inputs, threads)}``: an input
+    is an edge to the job whose output holds it (a file inside a run folder, a run folder inside a parent)."""
 
     def within(a: str, b: str) -> bool:
         return a == b or a.startswith(b.rstrip("/") + "/")
@@ -64,7 +69,8 @@ def structure(jobs: dict[str, dict]) -> dict[str, tuple]:
             producers = {k for k, other in jobs.items() for o in other["outputs"] if within(path, o) or within(o, path)}
             upstream |= producers
             external |= set() if producers else {path}
-        out[key] = (job["cmd"], tuple(sorted(job["outputs"])), tuple(sorted(upstream)), tuple(sorted(external)))
+        out[key] = (job["cmd"], tuple(sorted(job["outputs"])), tuple(sorted(upstream)), tuple(sorted(external)),
+                    job["threads"])
     return out
 
 

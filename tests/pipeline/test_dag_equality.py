@@ -44,6 +44,9 @@ def test_default_profile():
     rules = {job[0].split(" --")[0] for job in dag.values()}
     assert {"pointsd data synth", "pointsd render", "pointsd sd tiny", "pointsd pretrain", "pointsd report table"} <= rules
     assert len(dag) == 26  # synth, render, sd, 2 stages, 4 + 4 scratch + 1 finetune, 8 folds, summary, partseg, 2 reports
+    # each job runs on the same thread count in both engines (Snakemake's threads, DVC's OMP_NUM_THREADS)
+    assert [job[4] for job in dag.values() if job[0].startswith("pointsd pretrain")] == [2, 2]
+    assert {job[4] for job in dag.values() if job[0].startswith("pointsd fewshot")} == {1}
 
 
 def _paper_checkout(tmp: Path, copy_checkout) -> Path:

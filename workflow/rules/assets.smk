@@ -20,7 +20,7 @@ rule render:
         log("render"),
     benchmark:
         bench("render")
-    threads: 1
+    threads: stage_threads("render")
     resources:
         mem_mb=2000,
     shell:
@@ -37,7 +37,7 @@ rule sd_tiny:
         log("sd_tiny"),
     benchmark:
         bench("sd_tiny")
-    threads: 1
+    threads: stage_threads("sd_tiny")
     resources:
         mem_mb=2000,
     shell:

@@ -28,6 +28,11 @@ def stage_output(name):
     return S.outputs(name, directory)
 
 
+def stage_threads(name):
+    """The job's CPU threads, from the stage table (DVC runs the stage with as many)."""
+    return S.t.threads(name)
+
+
 def stage_args(name):
     """The rule's `pointsd` arguments (a function of the job's wildcards)."""
     return S.arguments(name)

@@ -12,7 +12,7 @@ rule data_synth:
         log("data_synth"),
     benchmark:
         bench("data_synth")
-    threads: 1
+    threads: stage_threads("data_synth")
     resources:
         mem_mb=2000,
     shell:

@@ -18,7 +18,7 @@ rule fewshot:
         log("fewshot_{way}w{shot}s_fold{fold}"),
     benchmark:
         bench("fewshot_{way}w{shot}s_fold{fold}")
-    threads: 1
+    threads: stage_threads("fewshot")
     resources:
         gpu=1,
         mem_mb=4000,
@@ -38,7 +38,7 @@ rule fewshot_aggregate:
         log("fewshot_aggregate"),
     benchmark:
         bench("fewshot_aggregate")
-    threads: 1
+    threads: stage_threads("fewshot_aggregate")
     resources:
         mem_mb=1000,
     shell:

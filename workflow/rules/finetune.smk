@@ -18,7 +18,7 @@ rule finetune:
         log("finetune_{key}"),
     benchmark:
         bench("finetune_{key}")
-    threads: 1
+    threads: stage_threads("finetune")
     resources:
         gpu=P["gpus"],
         mem_mb=4000,
@@ -40,7 +40,7 @@ rule finetune_scratch:
         log("finetune_scratch_{key}"),
     benchmark:
         bench("finetune_scratch_{key}")
-    threads: 1
+    threads: stage_threads("finetune_scratch")
     resources:
         gpu=P["gpus"],
         mem_mb=4000,
@@ -62,7 +62,7 @@ if STAGES.included("finetune_modelnet10"):
             log("finetune_modelnet10"),
         benchmark:
             bench("finetune_modelnet10")
-        threads: 2
+        threads: stage_threads("finetune_modelnet10")
         resources:
             gpu=P["gpus"],
             mem_mb=4000,
@@ -81,7 +81,7 @@ else:
             log("finetune_modelnet10"),
         benchmark:
             bench("finetune_modelnet10")
-        threads: 1
+        threads: stage_threads("modelnet10_not_run")
         resources:
             mem_mb=1000,
         shell:

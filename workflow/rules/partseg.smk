@@ -13,7 +13,7 @@ rule partseg:
         log("partseg"),
     benchmark:
         bench("partseg")
-    threads: 1
+    threads: stage_threads("partseg")
     resources:
         gpu=1,
         mem_mb=4000,

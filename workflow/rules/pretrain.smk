@@ -15,7 +15,7 @@ rule pretrain_stage1:
         log("pretrain_stage1"),
     benchmark:
         bench("pretrain_stage1")
-    threads: 2
+    threads: stage_threads("pretrain_stage1")
     resources:
         gpu=P["gpus"],
         mem_mb=8000,
@@ -35,7 +35,7 @@ rule pretrain_stage2:
         log("pretrain_stage2"),
     benchmark:
         bench("pretrain_stage2")
-    threads: 2
+    threads: stage_threads("pretrain_stage2")
     resources:
         gpu=P["gpus"],
         mem_mb=8000,

@@ -20,7 +20,7 @@ rule report_curves:
         log("report_curves"),
     benchmark:
         bench("report_curves")
-    threads: 1
+    threads: stage_threads("report_curves")
     resources:
         mem_mb=1000,
     shell:
@@ -40,7 +40,7 @@ rule report_table:
         log("report_table"),
     benchmark:
         bench("report_table")
-    threads: 1
+    threads: stage_threads("report_table")
     resources:
         mem_mb=1000,
     shell:
