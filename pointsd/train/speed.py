@@ -81,6 +81,14 @@ class SpeedPlan:
         torch.backends.cudnn.allow_tf32 = self.tf32
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (a SLURM allocation, a container's cpuset,
+    ``taskset``), not the node's count; ``os.cpu_count()`` where the platform has no mask."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def plan_for(speed: str, device: torch.device, mixed_precision: str = "auto",
              num_workers: int | None = None) -> SpeedPlan:
     """The plan of ``speed`` on ``device``; ``mixed_precision`` / ``num_workers`` override it unless
@@ -89,9 +97,9 @@ def plan_for(speed: str, device: torch.device, mixed_precision: str = "auto",
         raise PointSDError(f"mixed_precision must be one of {'|'.join(PRECISIONS)}, got {mixed_precision!r}")
     gpu_fast = speed == "fast" and device.type == "cuda"
     precision = ("bf16" if gpu_fast else "no") if mixed_precision == "auto" else mixed_precision
-    if num_workers is None:  # half the cores, shared by the processes of this node
+    if num_workers is None:  # half the usable cores, shared by the processes of this node
         local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-        num_workers = min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) // 2 // local_processes) if gpu_fast else 0
+        num_workers = min(MAX_AUTO_WORKERS, usable_cpus() // 2 // local_processes) if gpu_fast else 0
     return SpeedPlan(
         speed=speed, mixed_precision=precision, frozen_bf16=gpu_fast and precision == "bf16",
         compile=gpu_fast, fused_adamw=gpu_fast, tf32=gpu_fast, cache_latents=gpu_fast,

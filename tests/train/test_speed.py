@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from pointsd.errors import PointSDError
-from pointsd.train.speed import MAX_AUTO_WORKERS, SpeedPlan, cast_frozen_, plan_for
+from pointsd.train import speed
+from pointsd.train.speed import MAX_AUTO_WORKERS, SpeedPlan, cast_frozen_, plan_for, usable_cpus
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
 LEVERS = ("frozen_bf16", "compile", "fused_adamw", "tf32", "cache_latents", "deferred_checks")
@@ -17,7 +21,7 @@ LEVERS = ("frozen_bf16", "compile", "fused_adamw", "tf32", "cache_latents", "def
 def test_fast_on_cuda_turns_every_lever_on():
     plan = plan_for("fast", CUDA)
     assert plan.mixed_precision == "bf16" and all(getattr(plan, k) for k in LEVERS)
-    assert plan.num_workers == min(MAX_AUTO_WORKERS, (os.cpu_count() or 1) // 2) and plan.pin_memory
+    assert plan.num_workers == min(MAX_AUTO_WORKERS, usable_cpus() // 2) and plan.pin_memory
 
 
 @pytest.mark.parametrize("speed,device", [("exact", CUDA), ("exact", CPU), ("fast", CPU)])
@@ -27,8 +31,19 @@ def test_exact_and_the_cpu_keep_the_fp32_arithmetic(speed, device):
     assert plan.num_workers == 0 and plan.pin_memory == (device.type == "cuda")
 
 
+@pytest.mark.skipif(shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"),
+                    reason="needs taskset and an affinity mask (Linux)")
+def test_usable_cpus_is_the_affinity_mask():
+    """A job pinned to one CPU (taskset, a SLURM allocation) counts one, whatever the node has."""
+    probe = "from pointsd.train.speed import usable_cpus; print(usable_cpus())"
+    proc = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1"]
+
+
 def test_auto_workers_share_the_node_between_its_processes(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(speed, "usable_cpus", lambda: 16)
     assert plan_for("fast", CUDA).num_workers == 8
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert plan_for("fast", CUDA).num_workers == 2
