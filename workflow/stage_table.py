@@ -37,8 +37,9 @@ THREADS_VAR = "OMP_NUM_THREADS"  # what Snakemake sets from a rule's `threads`; 
 DVC_HEADER = """\
 # GENERATED from workflow/stages.yaml and params.yaml by `make dvc.yaml`: do not edit.
 # The same DAG as the Snakefile, stage for stage and command for command (each run on the threads its
-# Snakemake rule gets, through OMP_NUM_THREADS): `dvc repro` regenerates results/table.md. Values come from params.yaml by ${...} interpolation, so DVC records exactly the
-# params each stage uses. `make dvc-paper` regenerates it for profile `paper` and runs `dvc exp run`.
+# Snakemake rule gets, through OMP_NUM_THREADS): `dvc repro` regenerates results/table.md. Values come
+# from params.yaml by ${...} interpolation, so DVC records exactly the params each stage uses.
+# `make dvc-paper` regenerates it for profile `paper` and runs `dvc exp run`.
 
 """
 
