@@ -49,6 +49,7 @@ def _cpu_fps_cases() -> dict[str, torch.Tensor]:
         "signed-zeros": torch.where(torch.rand(1, 500, 3, generator=g) < 0.5, -1.0, 1.0)
         * torch.randint(0, 2, (1, 500, 3), generator=g) * torch.tensor([0.0, 1.0, 0.0]),
         "clusters": torch.cat([torch.randn(1, 400, 3, generator=g) * 0.01 + c for c in (-5.0, 0.0, 5.0)], 1),
+        "two-mask-words": torch.randn(1, 4200, 3, generator=g),  # > 64 blocks of 64: a second, partial word
     }
 
 
