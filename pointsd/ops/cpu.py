@@ -39,11 +39,11 @@ def _max_bits(bits: np.ndarray) -> np.int32:
 
 
 # FPS blocks of 64 points (four 16-lane vectors), grid cells of about 8 points. Serial driver, B = 32,
-# this 2-core AVX-512 CPU, 1024→64 / 2048→128 / 8192→1024: 0.43 / 0.97 / 9.4 ms with blocks of 64 vs
-# 0.46 / 1.29 / 12.7 (32) and 0.43 / 1.13 / 14.6 (256, the previous layout); cells of 4 or 16 points
-# within the noise.
+# this 2-core AVX-512 CPU, 1024→64 / 2048→128 / 8192→1024: 0.40 / 0.93 / 10.2 ms with blocks of 64 vs
+# 0.44 / 1.22 / 13.4 (32), 0.43 / 1.02 / 10.4 (128) and 0.43 / 1.13 / 14.6 (the previous layout: blocks
+# of 256, a block's coordinates and distances in separate arrays); cells of 2 to 64 points no better.
 FPS_BLOCK = 64
-_WORD = 64  # blocks per candidate mask (one uint64)
+_WORD = 64  # blocks per candidate mask (one uint64; the last mask of a cloud may hold fewer)
 CELL_POINTS = 8
 _F32_NEG = np.float32(-1.0)
 _F32_ZERO = np.float32(0.0)
@@ -177,11 +177,11 @@ def _box_gap(lo: np.float32, hi: np.float32, c: np.float32) -> np.float32:
 @numba.njit(cache=True, inline="always")
 def _candidates(box: np.ndarray, block_max: np.ndarray, w: int,
                 cx: np.float32, cy: np.float32, cz: np.float32) -> np.uint64:
-    """Bit ``t`` set for each block ``b = w * _WORD + t`` whose box ``box (6, nb')`` (lo/hi of x, y,
-    z) is nearer to ``c`` than the block's largest distance ``block_max (nb',)`` (bits): the blocks
-    ``c`` may change. Vectorised; blocks past the cloud hold ``block_max = INT32_MIN``, never set."""
+    """Bit ``t`` set for each block ``b = w * _WORD + t`` whose box ``box (6, nb)`` (lo/hi of x, y, z)
+    is nearer to ``c`` than the block's largest distance ``block_max (nb,)`` (bits): the blocks ``c``
+    may change (vectorised)."""
     mask = np.uint64(0)
-    for t in range(_WORD):
+    for t in range(min(_WORD, block_max.shape[0] - w * _WORD)):
         b = w * _WORD + t
         gx = _box_gap(box[0, b], box[1, b], cx)
         gy = _box_gap(box[2, b], box[3, b], cy)
@@ -194,7 +194,7 @@ def _candidates(box: np.ndarray, block_max: np.ndarray, w: int,
 def _holders(block_max: np.ndarray, w: int, best: np.int32) -> np.uint64:
     """Bit ``t`` set for each block ``w * _WORD + t`` whose largest distance is ``best`` (vectorised)."""
     mask = np.uint64(0)
-    for t in range(_WORD):
+    for t in range(min(_WORD, block_max.shape[0] - w * _WORD)):
         mask |= np.uint64(block_max[w * _WORD + t] == best) << np.uint64(t)
     return mask
 
@@ -243,13 +243,12 @@ def _fps_one(pts: np.ndarray, n: int, start: int, out: np.ndarray) -> None:
     ids = np.empty((nb, FPS_BLOCK), np.int32)
     blk = np.empty((nb, 4, FPS_BLOCK), np.float32)
     _cell_order(pts, ids, blk)
-    box = np.zeros((6, nw * _WORD), np.float32)
+    box = np.empty((6, nb), np.float32)
     for b in range(nb):
         box[0, b], box[1, b] = _bounds(blk[b, 0])
         box[2, b], box[3, b] = _bounds(blk[b, 1])
         box[4, b], box[5, b] = _bounds(blk[b, 2])
-    block_max = np.full(nw * _WORD, _I32_MIN, dtype=np.int32)
-    block_max[:nb] = _f32_bits(_F32_INF)
+    block_max = np.full(nb, _f32_bits(_F32_INF), dtype=np.int32)
     cur = start
     for i in range(n):
         out[i] = cur
