@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -87,8 +88,17 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     folder.chmod(0o755)
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """SIGINT back to its default in the child, so that Python there turns it into KeyboardInterrupt.
+    A test run started in the background of a non-interactive shell (``pytest ... &``, as CI scripts
+    do) inherits SIGINT ignored, and Python then leaves it ignored: Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def pointsd_process(*argv: str | Path, **kwargs) -> subprocess.Popen:
-    """``pointsd ARGV`` as a child process (this interpreter, this checkout), stderr piped."""
+    """``pointsd ARGV`` as a child process (this interpreter, this checkout), stderr piped, SIGINT
+    handled as in a terminal."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.Popen([sys.executable, "-m", "pointsd", *map(str, argv)], env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_sigint_as_from_a_terminal, **kwargs)
