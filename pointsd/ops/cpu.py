@@ -32,7 +32,7 @@ def _max_bits(bits: np.ndarray) -> np.int32:
     """``max(bits)`` of an int32 array: an integer reduction, which LLVM vectorises (a float one
     it vectorises only under fastmath). Distances are ``>= +0`` or the padding ``-1``, and such
     float32 values compare as their bit patterns read as int32, so this is the float maximum."""
-    m = np.int32(-(2**31))
+    m = _I32_MIN
     for j in range(bits.shape[0]):
         m = max(m, bits[j])
     return m
