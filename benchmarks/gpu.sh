@@ -32,9 +32,9 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-# the package as the repo lays it out: pointsd/ and kernels/ (imported as pointsd_kernels)
-mkdir -p "$WORK/path" && ln -sfn "$ROOT/kernels" "$WORK/path/pointsd_kernels"
-export PYTHONPATH="$WORK/path:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# the package as the repo lays it out: pointsd/ and kernels/pointsd_kernels/ (kernels/ itself is no
+# package, so the root on the path does not shadow Hugging Face's `kernels`)
+export PYTHONPATH="$ROOT/kernels:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ -d .anchors/pointnet2_ops_lib ]; then
     say "building pointnet2_ops (sm_90) in $WORK/pn2"
