@@ -2,13 +2,19 @@
 #   make run    install, then run the whole DAG on the embedded default → results/table.md
 #   make test   install, then run the test suite (what CI runs: .ci/run)
 PYTHON ?= python
-TORCH := torch==2.13.0
+LOCK := requirements/dev.lock
 
-.PHONY: install run test report dvc.yaml dvc-repro dvc-paper paper lint image-cpu
+.PHONY: install lock run test report dvc.yaml dvc-repro dvc-paper paper lint image-cpu
 
+# Every version comes from the lock: torch (constraints.txt's version) with its dependencies held to
+# the lock's, then the lock itself and the project with nothing left to resolve (--no-deps).
 install:
-	$(PYTHON) -m pip install $(TORCH)
-	$(PYTHON) -m pip install -c constraints.txt -e ".[dev]"
+	$(PYTHON) -m pip install -c constraints.txt -c $(LOCK) torch
+	$(PYTHON) -m pip install --no-deps -r $(LOCK) -e .
+
+# Regenerate requirements/{cuda,dev,cpu}.lock from pyproject.toml (pip-tools; today's versions).
+lock:
+	requirements/lock.sh
 
 run: install
 	snakemake --cores all results/table.md

@@ -1,6 +1,6 @@
 """The image, built and run: docker/Dockerfile's CPU variant with podman on a local Debian base.
 
-Builds pointsd:cpu (docker/build-cpu.sh) from a copy of the checkout salted with what .dockerignore
+Builds pointsd:cpu (docker/build-image.sh cpu) from a copy of the checkout salted with what .dockerignore
 must keep out, then runs the whole DAG inside it (on the smoke configuration of
 tests/smoke_params.py) as uid 1000 with `--network none` and only a bind-mounted results folder: the table appears on the host with every row, nothing is written
 outside the mount, a second run has nothing to do. Then the image's own default command (paper
@@ -81,8 +81,8 @@ def _changed_paths(results: Path, command: list[str]) -> set[str]:
 
 
 def _build(context: Path, tag: str, commit: str) -> str:
-    """docker/build-cpu.sh on ``context`` as ``tag``; prints its summary line, returns its output."""
-    proc = _run(["bash", str(context / "docker" / "build-cpu.sh"), str(context)], 1800,
+    """docker/build-image.sh cpu on ``context`` as ``tag``; prints its summary line, returns its output."""
+    proc = _run(["bash", str(context / "docker" / "build-image.sh"), "cpu", str(context)], 1800,
                 env={**os.environ, "IMAGE": tag, "POINTSD_COMMIT": commit})
     print(proc.stdout.strip().splitlines()[-1])
     return proc.stdout + proc.stderr
@@ -158,6 +158,22 @@ def test_nothing_written_outside_the_mounted_folder(embedded, tmp_path):
     assert changed <= podman_own, sorted(changed - podman_own)
 
 
+def test_image_installs_exactly_the_cpu_lock_and_no_compiler(image):
+    """Every Python package is the lock's version (torch: constraints.txt's CPU build), and the CPU
+    image carries no compiler and no Triton: nothing there could use them."""
+    freeze = _run(["podman", "run", "--rm", "--network", "none", IMAGE, "pip", "freeze", "--all"], 120).stdout
+    installed = dict(line.split("==", 1) for line in freeze.split() if "==" in line)
+    installed = {name.lower().replace("_", "-").replace(".", "-"): v for name, v in installed.items()}
+    pins = dict(line.split("==", 1) for line in (ROOT / "requirements" / "cpu.lock").read_text().split()
+                if "==" in line and not line.startswith("#"))
+    assert {name: installed.get(name) for name in pins} == pins
+    torch = (ROOT / "constraints.txt").read_text().split("torch==", 1)[1].split()[0]
+    assert installed["torch"] == f"{torch}+cpu" and "triton" not in installed
+    tools = _run(["podman", "run", "--rm", "--network", "none", IMAGE, "sh", "-c",
+                  "for t in gcc cc g++ clang; do command -v $t || true; done"], 120).stdout
+    assert tools.strip() == "", tools
+
+
 def test_second_run_has_nothing_to_do(embedded):
     out, _ = embedded
     assert "Nothing to be done" in _podman_run({out: "/results"}, EMBEDDED)
@@ -190,6 +206,6 @@ def test_code_change_keeps_the_dependency_layer(image):
     finally:
         subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True, timeout=120)
     steps = output.split("STEP ")
-    deps = next(step for step in steps if "project_requirements.py pyproject.toml" in step)
+    deps = next(step for step in steps if "pip check" in step)
     code = next(step for step in steps if "pip install --no-deps ." in step)
     assert "Using cache" in deps and "Using cache" not in code, deps[-500:] + code[-500:]

@@ -31,14 +31,22 @@ def _arg(dockerfile: str, name: str) -> str:
 def test_dockerfile_defaults_to_the_cuda_image_without_dev_tools():
     # tests/container builds and runs the CPU variant; these are the defaults it does not exercise.
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    assert re.match(r"nvidia/cuda:\d+\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+$", _arg(dockerfile, "BASE_IMAGE"))
+    assert _arg(dockerfile, "BASE_IMAGE") == "debian:bookworm-slim"  # Python 3.11, as the locks
     assert f"torch=={_arg(dockerfile, 'TORCH_VERSION')}" in (ROOT / "constraints.txt").read_text().split()
-    assert _arg(dockerfile, "TORCH_INDEX_URL").startswith("https://download.pytorch.org/whl/cu")
-    assert "dev" not in _arg(dockerfile, "PIP_EXTRAS").split(",") and "build-essential" not in dockerfile
-    assert "pip install -c constraints.txt" in dockerfile and "profile=paper" in dockerfile
+    assert _arg(dockerfile, "LOCK") == "cuda.lock" and (ROOT / "requirements" / "cuda.lock").is_file()
+    assert 'pip install --no-deps -r "${LOCK}"' in dockerfile and "pip check" in dockerfile
+    assert "build-essential" not in dockerfile and "profile=paper" in dockerfile
     assert re.search(r"^USER [1-9]\d*(:\d+)?$", dockerfile, re.M), "must not run as root"
     for mount in ("/data", "/models/sd15", "/results"):
         assert mount in dockerfile
+
+
+def test_dockerfile_pins_every_debian_package():
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    packages = [p for name in ("APT_PYTHON", "APT_COMPILER") for p in
+                re.search(rf'^ARG {name}="([^"]*)"$', dockerfile, re.M).group(1).split()]
+    assert packages and all(re.fullmatch(r"[a-z0-9.+-]+=[\w.:+~-]+", p) for p in packages), packages
+    assert "apt-get install -y --no-install-recommends ${APT_PYTHON} ${APT_COMPILER}" in dockerfile
 
 
 def test_ci_runs_the_readme_test_command():
