@@ -24,6 +24,7 @@ import jsonschema
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import code_deps
 from pipeline_params import PARAMS, ParamsError, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +161,10 @@ class StageTable:
         """The CPU threads of stage ``name``'s jobs (default 1)."""
         return int(self.stages[name].get("threads", 1))
 
+    def code(self, name: str) -> tuple[str, ...]:
+        """The repository's source files stage ``name`` runs (workflow/code_deps.py)."""
+        return code_deps.closure(self.stages[name]["code"], ROOT)
+
     def flags(self, name: str) -> list[tuple[str | None, Any]]:
         """``[(flag, template), ...]`` in command order, blocks expanded (``None`` flag: unpacked mapping)."""
         out: list[tuple[str | None, Any]] = []
@@ -213,6 +218,10 @@ class SnakemakeView:
             out[label] = folder(path) if "." not in Path(path).name else path
         return out
 
+    def code_fingerprint(self, name: str) -> str:
+        """The content hash of the code stage ``name`` runs: a rule param, so an edit reruns the rule."""
+        return code_deps.fingerprint(self.t.code(name), ROOT)
+
     def arguments(self, name: str) -> Callable[[Any], str]:
         """``wildcards → "finetune --task ... --no-progress"`` for the rule's ``params``."""
         stage = self.t.stages[name]
@@ -261,6 +270,7 @@ CONDITIONS: dict[str, Callable[[StageTable], bool]] = {
     "scratch_baseline": lambda t: bool(t.params["finetune_common"]["scratch_baseline"]),
     "modelnet10_present": _modelnet10_present,
     "modelnet10_missing": lambda t: not _modelnet10_present(t),
+    "by_hand": lambda t: False,  # run by hand only; its entry gives a hand run its values (pointsd/cli/_defaults.py)
 }
 
 
@@ -343,8 +353,7 @@ class DvcWriter:
         spec = self.t.stages[name]
         body: dict[str, Any] = {"cmd": self.cmd(name)}
         deps = [self.template(name, v) for v in spec.get("deps", {}).values()]
-        if deps:
-            body["deps"] = [d for v in deps for d in (v if isinstance(v, list) else [v])]
+        body["deps"] = [d for v in deps for d in (v if isinstance(v, list) else [v])] + list(self.t.code(name))
         if self.params(name):
             body["params"] = self.params(name)
         outs = [str(self.template(name, v)) for v in spec.get("outs", {}).values()]

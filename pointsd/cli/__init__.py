@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pointsd.cli import _defaults
 from pointsd.cli._args import Parser
 from pointsd.errors import PointSDError, first_line, is_write_refusal, write_error
 from pointsd.utils import atomic
@@ -45,7 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn every failure into one line on stderr and an exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "stage_for"):
+        try:
+            args = _with_params_defaults(parser, argv, args)
+        except PointSDError as err:
+            return _fail(args, f"error: {err}", EXIT_USER)
     # transformers warns on import that torchvision is missing (it falls back to PIL): not our user's concern.
     logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
     git_commit()
@@ -65,6 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail(args, *_explain(err, args))
+
+
+def _with_params_defaults(parser: argparse.ArgumentParser, argv: list[str],
+                          args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with every setting not given taken from params.yaml (:mod:`pointsd.cli._defaults`);
+    a setting still without a value is a usage error naming it."""
+    command = args.command_parser
+    words, source = _defaults.stage_defaults(args, _defaults.given_flags(command, argv))
+    if words:
+        args = parser.parse_args([*argv, *words])
+    missing = _defaults.missing_settings(command, args)
+    if missing:
+        where = f"not in {source}" if source else "and no params.yaml to take them from (pass --params FILE)"
+        command.error(f"{', '.join(missing)}: not given, {where}")
+    return args
 
 
 def _explain(err: Exception, args: argparse.Namespace) -> tuple[str, int]:

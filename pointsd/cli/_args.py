@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from pointsd.cli._defaults import setting
 from pointsd.models.config import BackboneConfig
 from pointsd.train.presets import PRECISIONS, SPEEDS
 from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
@@ -24,17 +25,17 @@ def add_overwrite_flag(p: argparse.ArgumentParser) -> None:
 
 
 def add_backbone_flags(p: argparse.ArgumentParser) -> None:
-    """Backbone size flags, all required: their values are the pipeline's (params.yaml `backbone` and
-    the task's grouping; `python workflow/stage_table.py args STAGE` prints them)."""
-    p.add_argument("--trans-dim", type=positive_int, required=True, help="SPEC: 384")
-    p.add_argument("--depth", type=positive_int, required=True, help="SPEC: 12")
-    p.add_argument("--num-heads", type=positive_int, required=True, help="SPEC: 6")
-    p.add_argument("--num-group", type=positive_int, required=True, help="patches per cloud")
-    p.add_argument("--group-size", type=positive_int, required=True, help="points per patch")
-    p.add_argument("--encoder-dims", type=positive_int, required=True, help="SPEC: 256")
-    p.add_argument("--drop-path-rate", type=non_negative_float, required=True, help="SPEC: 0.1")
-    p.add_argument("--patch-width", type=positive_int, required=True,
-                   help="first width of the patch embedding's mini-PointNet (SPEC: 128 → 256, 512)")
+    """Backbone size flags: their values are the pipeline's (params.yaml `backbone` and the task's
+    grouping); a hand run takes those it is not given from params.yaml."""
+    setting(p, "--trans-dim", type=positive_int, help="SPEC: 384")
+    setting(p, "--depth", type=positive_int, help="SPEC: 12")
+    setting(p, "--num-heads", type=positive_int, help="SPEC: 6")
+    setting(p, "--num-group", type=positive_int, help="patches per cloud")
+    setting(p, "--group-size", type=positive_int, help="points per patch")
+    setting(p, "--encoder-dims", type=positive_int, help="SPEC: 256")
+    setting(p, "--drop-path-rate", type=non_negative_float, help="SPEC: 0.1")
+    setting(p, "--patch-width", type=positive_int,
+            help="first width of the patch embedding's mini-PointNet (SPEC: 128 → 256, 512)")
     p.add_argument("--no-reduce-dim", action="store_true",
                    help="Point-MAE layout: no reduce_dim layer (needs --encoder-dims equal to --trans-dim, "
                         "384 for Point-MAE checkpoints)")
@@ -43,18 +44,17 @@ def add_backbone_flags(p: argparse.ArgumentParser) -> None:
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """How a training run executes, and the provenance every metrics file records (the pipeline's
     `device`, `speed`, `seed`, `profile`, `data_profile`)."""
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), required=True)
-    p.add_argument("--speed", choices=SPEEDS, required=True,
+    setting(p, "--device", choices=("auto", "cpu", "cuda"))
+    setting(p, "--speed", choices=SPEEDS,
                    help="fast: bf16, compiled, fused on CUDA (the CPU keeps fp32); exact: the paper's fp32 "
                         "arithmetic (see pointsd/train/speed.py)")
     p.add_argument("--mixed-precision", choices=PRECISIONS, default="auto",
                    help="override the speed mode's autocast (auto: bf16 for fast on CUDA, else no)")
     p.add_argument("--num-workers", type=non_negative_int, default=None,
                    help="data-loader processes (default: the speed mode's; 0 on the CPU)")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--profile", required=True, help="params profile name, recorded in the metrics")
-    p.add_argument("--data-profile", choices=("synthetic", "real"), required=True,
-                   help="recorded in the metrics and the table")
+    setting(p, "--seed", type=int)
+    setting(p, "--profile", help="params profile: recorded in the metrics, and where a hand run's values come from")
+    setting(p, "--data-profile", choices=("synthetic", "real"), help="recorded in the metrics and the table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

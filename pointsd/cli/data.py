@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from pointsd.data.inspect import INSPECTORS, format_report, inspect
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.data.synth import PRESETS, sizes_for
 from pointsd.utils import json_io
 
@@ -18,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     synth = sub.add_parser("synth", help="write the synthetic datasets in the SPEC §5 tree (no renders)")
     synth.add_argument("--out", type=Path, required=True, help="data root to write")
-    synth.add_argument("--size", choices=sorted(PRESETS), required=True, help="tiny: the embedded default")
-    synth.add_argument("--seed", type=int, required=True)
+    setting(synth, "--size", choices=sorted(PRESETS), help="tiny: the embedded default")
+    setting(synth, "--seed", type=int)
+    add_params_flags(synth, lambda a: ("data_synth", {}), with_profile=True)
     synth.set_defaults(func=_synth)
 
     insp = sub.add_parser("inspect", help="validate a dataset folder and count shapes per split and class")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.cli.finetune import add_training_flags, config_from_args
 from pointsd.errors import PointSDError
 from pointsd.utils import json_io
@@ -14,11 +15,12 @@ from pointsd.utils.arg_types import existing_path, positive_int
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("fewshot", help="few-shot classification on one ModelNet40 fold",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--data-root", type=existing_path, required=True, help="SPEC §5 data root")
+    setting(p, "--data-root", type=existing_path, help="SPEC §5 data root")
     p.add_argument("--way", type=positive_int, required=True, help="5 or 10 in the paper")
     p.add_argument("--shot", type=positive_int, required=True, help="10 or 20 in the paper")
     p.add_argument("--fold", type=int, required=True, help="0..9")
     add_training_flags(p, with_votes=False)
+    add_params_flags(p, lambda a: ("fewshot", {"item": {"way": a.way, "shot": a.shot, "fold": a.fold}}))
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser("fewshot-aggregate", help="mean ± std (population, ddof=0) over folds")

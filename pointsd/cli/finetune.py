@@ -1,6 +1,7 @@
 """``pointsd finetune`` (one classification run) and ``pointsd finetune-aggregate`` (mean ± std over seeds).
 
-Every hyper-parameter is a flag; those the pipeline owns are required (no second copy of params.yaml).
+Every hyper-parameter is a flag; those the pipeline owns have no default of their own: a hand run takes
+the ones it is not given from params.yaml (pointsd/cli/_defaults.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.errors import PointSDError
 from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS
 from pointsd.utils import json_io
@@ -22,30 +24,30 @@ if TYPE_CHECKING:
 def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> None:
     """Flags shared by ``finetune`` and ``fewshot``: model, optimiser, schedule, protocol, run.
 
-    Settings the pipeline owns are required (params.yaml holds them, the SPEC's in `profiles.paper`;
+    Settings the pipeline owns come from params.yaml when not given (the SPEC's in `profiles.paper`;
     `python workflow/stage_table.py args finetune --key TASK [--profile paper]` prints them)."""
-    p.add_argument("--init", default="scratch", help="checkpoint path (any public layout) or 'scratch'")
+    setting(p, "--init", help="checkpoint path (any public layout) or 'scratch'")
     p.add_argument("--out", type=Path, required=True, help="run folder (metrics.json, metrics.jsonl, best.pt)")
-    p.add_argument("--protocol", choices=PROTOCOLS, required=True,
+    setting(p, "--protocol", choices=PROTOCOLS,
                    help="paper: best epoch on the test set; honest: best epoch on a validation split")
     p.add_argument("--val-fraction", type=non_negative_float, default=0.1)
-    p.add_argument("--epochs", type=positive_int, required=True)
-    p.add_argument("--batch-size", type=positive_int, required=True, help="per process")
+    setting(p, "--epochs", type=positive_int)
+    setting(p, "--batch-size", type=positive_int, help="per process")
     p.add_argument("--eval-batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=non_negative_float, required=True)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, required=True)
-    p.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=non_negative_float, required=True)
-    p.add_argument("--warmup-epochs", type=int, required=True)
-    p.add_argument("--grad-clip", type=non_negative_float, required=True, help="0 disables clipping")
+    setting(p, "--lr", type=non_negative_float)
+    setting(p, "--optimizer", choices=OPTIMIZERS)
+    setting(p, "--momentum", type=non_negative_float, help="SGD momentum")
+    setting(p, "--weight-decay", type=non_negative_float)
+    setting(p, "--warmup-epochs", type=int)
+    setting(p, "--grad-clip", type=non_negative_float, help="0 disables clipping")
     p.add_argument("--grad-accum", type=positive_int, default=1,
                    help="batches per optimiser step (global batch = batch size × processes × this)")
     p.add_argument("--label-smoothing", type=non_negative_float, default=0.0)
-    p.add_argument("--npoints", type=positive_int, required=True)
-    p.add_argument("--oversample", type=non_negative_float, default=1.2, help="FPS to this × npoints, then subset")
-    p.add_argument("--augment", choices=AUGMENTS, required=True)
+    setting(p, "--npoints", type=positive_int)
+    setting(p, "--oversample", type=non_negative_float, help="FPS to this × npoints, then subset")
+    setting(p, "--augment", choices=AUGMENTS)
     if with_votes:
-        p.add_argument("--votes", type=int, required=True, help="test-time votes (0: none; SPEC ModelNet40: 10)")
+        setting(p, "--votes", type=int, help="test-time votes (0: none; SPEC ModelNet40: 10)")
     add_backbone_flags(p)
     p.add_argument("--max-steps-per-epoch", type=positive_int, help="cap steps per epoch (smoke tests)")
     add_run_flags(p)
@@ -75,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("finetune", help="fine-tune a classifier (ScanObjectNN, ModelNet40/10)",
                               description=__doc__.splitlines()[0])
     p.add_argument("--task", required=True, choices=CLASSIFICATION_TASKS)
-    p.add_argument("--data-root", type=existing_path, help="SPEC §5 data root (modelnet10: its h5 folder)")
+    setting(p, "--data-root", type=existing_path, help="SPEC §5 data root (modelnet10: its h5 folder)")
     p.add_argument("--train-file", type=existing_path, help="modelnet10: train h5 (default DATA_ROOT/train.h5)")
     p.add_argument("--test-file", type=existing_path, help="modelnet10: test h5 (default DATA_ROOT/test.h5)")
     p.add_argument("--names-file", type=existing_path, help="modelnet10: class names, one per line")
@@ -84,12 +86,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--modelnet40-points", type=positive_int,
                    help="modelnet40 (required there): points per shape of the FPS cache (modelnet40_*_{N}pts_fps.dat)")
     add_training_flags(p)
+    add_params_flags(p, _stage)
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser("finetune-aggregate", help="mean ± std of finetune metrics over seeds")
     a.add_argument("--inputs", type=existing_path, nargs="+", required=True, help="metrics.json files")
     a.add_argument("--out", type=Path, required=True)
     a.set_defaults(func=_aggregate)
+
+
+def _stage(args: argparse.Namespace) -> tuple[str, dict]:
+    """The stage of the table a ``finetune`` run is (its defaults' source): the task's entry."""
+    return ("finetune_modelnet10", {}) if args.task == "modelnet10" else ("finetune", {"key": args.task})
 
 
 def _run(args: argparse.Namespace) -> int:

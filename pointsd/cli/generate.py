@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.utils.arg_types import non_negative_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("generate", help="point cloud → image with the stage-1 model")
-    p.add_argument("--stage1", type=Path, required=True, help="stage-1 output folder")
-    p.add_argument("--sd", type=Path, required=True, help="Stable Diffusion diffusers folder")
+    setting(p, "--stage1", type=Path, help="stage-1 output folder")
+    setting(p, "--sd", type=Path, help="Stable Diffusion diffusers folder")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--points", type=Path, nargs="+", help=".npy clouds (N,3) or (B,N,3)")
     src.add_argument("--dataset", choices=("shapenet55",), help="take clouds from a dataset under --data-root")
@@ -24,13 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--renders", type=Path, default=None, help="ULIP renders folder (paired images for the grid)")
     p.add_argument("--view", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--npoints", type=positive_int, default=1024)
-    p.add_argument("--image-size", type=positive_int, default=64)
-    p.add_argument("--steps", type=positive_int, default=30)
-    p.add_argument("--guidance-scale", type=non_negative_float, default=1.0)
-    p.add_argument("--scheduler", choices=("ddim", "dpm"), default="ddim")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    setting(p, "--npoints", type=positive_int)
+    setting(p, "--image-size", type=positive_int)
+    setting(p, "--steps", type=positive_int, help="sampling steps")
+    setting(p, "--guidance-scale", type=non_negative_float)
+    setting(p, "--scheduler", choices=("ddim", "dpm"))
+    setting(p, "--device", choices=("auto", "cpu", "cuda"))
+    setting(p, "--seed", type=int)
+    add_params_flags(p, lambda a: ("generate", {}), with_profile=True)
     p.set_defaults(func=run)
 
 

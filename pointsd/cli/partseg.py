@@ -9,31 +9,33 @@ import sys
 from pathlib import Path
 
 from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.train.presets import PROTOCOLS
 from pointsd.utils.arg_types import existing_path, non_negative_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("partseg", help="ShapeNetPart part segmentation", description=__doc__.splitlines()[0])
-    p.add_argument("--data-root", type=existing_path, required=True, help="SPEC §5 data root")
-    p.add_argument("--init", default="scratch", help="checkpoint path (any public layout) or 'scratch'")
+    setting(p, "--data-root", type=existing_path, help="SPEC §5 data root")
+    setting(p, "--init", help="checkpoint path (any public layout) or 'scratch'")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--protocol", choices=PROTOCOLS, required=True,
+    setting(p, "--protocol", choices=PROTOCOLS,
                    help="paper: train+val, best test epoch; honest: train, best val epoch")
-    p.add_argument("--epochs", type=positive_int, required=True)
-    p.add_argument("--batch-size", type=positive_int, required=True)
+    setting(p, "--epochs", type=positive_int)
+    setting(p, "--batch-size", type=positive_int)
     p.add_argument("--eval-batch-size", type=positive_int, default=16)
-    p.add_argument("--lr", type=non_negative_float, required=True, help="AdamW (SPEC: 2e-4)")
-    p.add_argument("--weight-decay", type=non_negative_float, required=True)
-    p.add_argument("--warmup-epochs", type=int, required=True)
-    p.add_argument("--grad-clip", type=non_negative_float, required=True, help="0 disables clipping")
-    p.add_argument("--npoints", type=positive_int, required=True)
-    p.add_argument("--augment", choices=("scale_translate", "none"), required=True,
+    setting(p, "--lr", type=non_negative_float, help="AdamW (SPEC: 2e-4)")
+    setting(p, "--weight-decay", type=non_negative_float)
+    setting(p, "--warmup-epochs", type=int)
+    setting(p, "--grad-clip", type=non_negative_float, help="0 disables clipping")
+    setting(p, "--npoints", type=positive_int)
+    setting(p, "--augment", choices=("scale_translate", "none"),
                    help="train-time augmentation (SPEC: scale_translate)")
     add_backbone_flags(p)
     p.add_argument("--max-steps-per-epoch", type=positive_int)
     add_run_flags(p)
     add_overwrite_flag(p)
+    add_params_flags(p, lambda a: ("partseg", {}))
     p.set_defaults(func=_run)
 
 

@@ -1,7 +1,7 @@
 """``pointsd pretrain --stage 1|2``: PointSD pre-training (SPEC §2–§3), every hyper-parameter a flag.
 
-Settings the pipeline owns are required flags (params.yaml `pretrain`, `backbone`, `sd.image_size`;
-the SPEC's in `profiles.paper`). A killed run restarted with the same command resumes from
+Settings the pipeline owns (params.yaml `pretrain`, `backbone`, `sd.image_size`; the SPEC's in
+`profiles.paper`) have no default of their own: a hand run takes those it is not given from params.yaml. A killed run restarted with the same command resumes from
 ``OUT/state/last.pt``.
 """
 
@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.train.presets import PROTOCOLS
 from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
 
@@ -18,43 +19,44 @@ from pointsd.utils.arg_types import non_negative_float, non_negative_int, positi
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pretrain", help="PointSD pre-training, stage 1 or 2")
     p.add_argument("--stage", type=int, choices=(1, 2), required=True)
-    p.add_argument("--data-root", type=Path, required=True, help="SPEC §5 data root")
+    setting(p, "--data-root", type=Path, help="SPEC §5 data root")
     p.add_argument("--renders", type=Path, default=None,
                    help="ULIP renders folder (default DATA_ROOT/rgb_depth_rendered_images)")
-    p.add_argument("--sd", type=Path, required=True, help="Stable Diffusion diffusers folder")
+    setting(p, "--sd", type=Path, help="Stable Diffusion diffusers folder")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--stage1", type=Path, default=None, help="stage-1 output folder (stage 2 teacher)")
-    p.add_argument("--epochs", type=positive_int, required=True)
-    p.add_argument("--batch-size", type=positive_int, required=True, help="per process")
-    p.add_argument("--lr", type=non_negative_float, required=True)
-    p.add_argument("--weight-decay", type=non_negative_float, required=True)
-    p.add_argument("--warmup-epochs", type=non_negative_int, required=True)
-    p.add_argument("--grad-clip", type=non_negative_float, required=True)
+    setting(p, "--epochs", type=positive_int)
+    setting(p, "--batch-size", type=positive_int, help="per process")
+    setting(p, "--lr", type=non_negative_float)
+    setting(p, "--weight-decay", type=non_negative_float)
+    setting(p, "--warmup-epochs", type=non_negative_int)
+    setting(p, "--grad-clip", type=non_negative_float)
     p.add_argument("--grad-accum", type=positive_int, default=1,
                    help="batches per optimiser step (global batch = batch size × processes × this)")
-    p.add_argument("--npoints", type=positive_int, required=True)
-    p.add_argument("--image-size", type=positive_int, required=True, help="SPEC: 64")
+    setting(p, "--npoints", type=positive_int)
+    setting(p, "--image-size", type=positive_int, help="SPEC: 64")
     p.add_argument("--view", type=non_negative_int, default=0)
-    p.add_argument("--t-min", type=non_negative_int, default=500)
-    p.add_argument("--t-max", type=positive_int, default=1000)
-    p.add_argument("--mix-prob", type=non_negative_float, required=True)
+    setting(p, "--t-min", type=non_negative_int)
+    setting(p, "--t-max", type=positive_int)
+    setting(p, "--mix-prob", type=non_negative_float)
     add_backbone_flags(p)
-    p.add_argument("--resampler-dim", type=positive_int, default=768)
-    p.add_argument("--resampler-depth", type=positive_int, default=3)
-    p.add_argument("--resampler-dim-head", type=positive_int, default=64)
-    p.add_argument("--resampler-heads", type=positive_int, default=12)
-    p.add_argument("--resampler-ff-mult", type=positive_int, default=4)
+    setting(p, "--resampler-dim", type=positive_int)
+    setting(p, "--resampler-depth", type=positive_int)
+    setting(p, "--resampler-dim-head", type=positive_int)
+    setting(p, "--resampler-heads", type=positive_int)
+    setting(p, "--resampler-ff-mult", type=positive_int)
     p.add_argument("--teacher", choices=("down", "full"), default="down",
                    help="stage-2 target: down path only (fast) or hooked full UNet forward (reference)")
-    p.add_argument("--probe-every", type=non_negative_int, required=True,
+    setting(p, "--probe-every", type=non_negative_int,
                    help="linear probe every N steps (0: at the end of every epoch)")
     p.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     p.add_argument("--probe-policy", choices=PROTOCOLS, default="paper")
-    p.add_argument("--probe-points", type=positive_int, required=True)
-    p.add_argument("--max-steps-per-epoch", type=non_negative_int, required=True, help="0: no cap")
+    setting(p, "--probe-points", type=positive_int)
+    setting(p, "--max-steps-per-epoch", type=non_negative_int, help="0: no cap")
     p.add_argument("--log-every", type=positive_int, default=10)
     add_run_flags(p)
     add_overwrite_flag(p)
+    add_params_flags(p, lambda a: (f"pretrain_stage{a.stage}", {}))
     p.set_defaults(func=run)
 
 

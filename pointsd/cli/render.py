@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.errors import PointSDError
 from pointsd.utils.arg_types import existing_path, positive_int
 
@@ -17,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split-list", type=existing_path, default=None,
                         help="render only the shapes listed here (default: ShapeNet-55/{train,test}.txt)")
     parser.add_argument("--out", type=Path, required=True, help="render folder (e.g. DATA/rgb_depth_rendered_images)")
-    parser.add_argument("--views", type=positive_int, required=True, help="views per object (ULIP: 30)")
-    parser.add_argument("--size", type=positive_int, required=True, help="image side in pixels (64..512)")
-    parser.add_argument("--seed", type=int, required=True)
+    setting(parser, "--views", type=positive_int, help="views per object (ULIP: 30)")
+    setting(parser, "--size", type=positive_int, help="image side in pixels (64..512)")
+    setting(parser, "--seed", type=int)
+    add_params_flags(parser, lambda a: ("render", {}), with_profile=True)
     parser.set_defaults(func=_render)
 
 

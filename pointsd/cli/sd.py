@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pointsd.cli._defaults import add_params_flags, setting
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sd", help="Stable Diffusion folders")
     sub = p.add_subparsers(dest="sd_command", required=True, metavar="SD_COMMAND")
     tiny = sub.add_parser("tiny", help="write a tiny random-init SD (SD1.5 block types, small widths)")
     tiny.add_argument("--out", type=Path, required=True)
-    tiny.add_argument("--seed", type=int, required=True)
+    setting(tiny, "--seed", type=int)
+    add_params_flags(tiny, lambda a: ("sd_tiny", {}), with_profile=True)
     tiny.set_defaults(func=run_tiny)
 
 

@@ -112,6 +112,25 @@ def test_second_run_has_nothing_to_do(workdir):
     assert _planned_jobs(_snakemake(workdir, "-n", "results/table.md")) == {}
 
 
+def test_editing_finetune_code_reruns_exactly_the_jobs_that_run_it(workdir):
+    """Code is an input (workflow/code_deps.py): an edit of pointsd/train/finetune.py plans every
+    classification and few-shot fine-tune (they run it), what reads them, and nothing upstream."""
+    source = workdir / "pointsd" / "train" / "finetune.py"
+    original = source.read_text()
+    source.write_text(original + "# an edit\n")
+    try:
+        planned = _planned_jobs(_snakemake(workdir, "-n", "results/table.md"))
+    finally:
+        source.write_text(original)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    grid = params["fewshot"]["grid"]
+    tasks = len(params["finetune"])
+    assert planned == {"finetune": tasks, "finetune_scratch": tasks, "finetune_modelnet10": 1,
+                       "fewshot": len(grid["ways"]) * len(grid["shots"]) * len(grid["folds"]),
+                       "fewshot_aggregate": 1, "report_table": 1, "report_curves": 1}, planned
+    assert _planned_jobs(_snakemake(workdir, "-n", "results/table.md")) == {}
+
+
 def test_changing_one_finetune_param_reruns_only_that_branch(workdir):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     params["finetune"]["scan_objbg"]["lr"] = params["finetune"]["scan_objbg"]["lr"] * 2

@@ -37,9 +37,15 @@ def snakemake_jobs(*extra: str, cwd: Path = ROOT) -> dict[str, dict]:
     return jobs
 
 
+def is_code(path: str) -> bool:
+    """A source file of this repository (a stage's code dependency, workflow/code_deps.py)."""
+    return path.startswith(("pointsd/", "kernels/")) and path.endswith(".py")
+
+
 def dvc_stages(cwd: Path = ROOT) -> dict[str, dict]:
-    """Every stage of ``cwd``'s dvc.yaml, resolved by DVC: ``{min(outs): {"name", "outputs", "inputs", "cmd",
-    "threads"}}``, the command's ``OMP_NUM_THREADS=N`` prefix read into ``threads``."""
+    """Every stage of ``cwd``'s dvc.yaml, resolved by DVC: ``{min(outs): {"name", "outputs", "inputs", "code",
+    "cmd", "threads"}}``, the command's ``OMP_NUM_THREADS=N`` prefix read into ``threads``, the stage's
+    source files (which Snakemake tracks as a rule param, not an input) apart in ``code``."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
@@ -50,8 +56,9 @@ def dvc_stages(cwd: Path = ROOT) -> dict[str, dict]:
         for stage in repo.index.stages:
             outs = [o.def_path for o in stage.outs]
             threads, cmd = re.fullmatch(r"OMP_NUM_THREADS=(\d+) (.*)", " ".join(stage.cmd.split())).groups()
+            deps = [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)]
             stages[min(outs)] = {"name": stage.addressing, "outputs": outs, "cmd": cmd, "threads": int(threads),
-                                 "inputs": [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)]}
+                                 "inputs": [d for d in deps if not is_code(d)], "code": [d for d in deps if is_code(d)]}
         return stages
 
 

@@ -1,10 +1,12 @@
 """A stage writes only its own outputs: right after a full `dvc repro`, `dvc status` is clean and a
 second `dvc repro` has nothing to do (ModelNet40 fine-tuning once wrote FPS caches into data_synth's
-tree, so the next `dvc repro` started again from the data). The whole DAG runs on a smoke config
-(one short epoch everywhere: the mechanics, not the learning; tests/e2e checks the learning)."""
+tree, so the next `dvc repro` started again from the data). Code is an input: editing the fine-tuning
+code changes exactly the stages that run it. The whole DAG runs on a smoke config (one short epoch
+everywhere: the mechanics, not the learning; tests/e2e checks the learning)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -35,3 +37,17 @@ def test_second_dvc_repro_has_nothing_to_do(tmp_path, copy_checkout):
     assert "Running stage" not in second, second
     assert (checkout / "results/table.md").is_file()
     assert not list((checkout / "data/synthetic").rglob("*300pts_fps.dat"))
+    _edit_finetune_code_changes_exactly_its_stages(checkout)
+
+
+def _edit_finetune_code_changes_exactly_its_stages(checkout) -> None:
+    """After an edit of pointsd/train/finetune.py, `dvc status` names every stage that runs it (the
+    classification and few-shot fine-tunes) and no other; `dvc repro` would rerun them and what reads them."""
+    with open(checkout / "pointsd" / "train" / "finetune.py", "a") as f:
+        f.write("# an edit\n")
+    changed = set(json.loads(_run(["dvc", "status", "--json"], checkout).strip().splitlines()[-1]))
+    stages = yaml.safe_load((checkout / "dvc.yaml").read_text())["stages"]
+    runs_it = {"finetune", "finetune_scratch", "finetune_modelnet10", "fewshot"} & set(stages)
+    assert {name.split("@")[0] for name in changed} == runs_it, changed
+    assert all("pointsd/train/finetune.py" in json.dumps(v) for v in json.loads(
+        _run(["dvc", "status", "--json"], checkout).strip().splitlines()[-1]).values())

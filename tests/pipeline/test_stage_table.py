@@ -108,3 +108,50 @@ def test_args_command_prints_a_stage_for_hand_use():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("finetune --task modelnet40 ") and " --lr 0.017 " in proc.stdout
     assert " --votes 10 " in proc.stdout and " --optimizer sgd " in proc.stdout
+
+
+def test_each_stage_names_the_cli_module_of_its_command():
+    """``code:`` is the module that registers the stage's command (``add_parser("finetune", ...)``)."""
+    import ast
+
+    for name, stage in load_table()["stages"].items():
+        tree = ast.parse((ROOT / stage["code"]).read_text())
+        registered = {node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
+                      and getattr(node.func, "attr", "") == "add_parser" and isinstance(node.args[0], ast.Constant)}
+        assert stage["cmd"].split()[0] in registered, f"{name}: {stage['code']} does not register {stage['cmd']!r}"
+
+
+def test_dvc_lists_exactly_each_stages_code(root):
+    from conftest import dvc_stages
+
+    table = StageTable(load())
+    for stage in dvc_stages(root).values():
+        assert sorted(stage["code"]) == sorted(table.code(stage["name"].split("@")[0])), stage["name"]
+
+
+def test_code_closure_follows_lazy_and_by_name_imports():
+    """The closure of `pointsd finetune` holds what its handler imports inside functions (the training
+    code), the ops backends imported by name, the Triton kernels, and no other command's module."""
+    import code_deps
+
+    code = set(StageTable(load()).code("finetune"))
+    assert {"pointsd/train/finetune.py", "pointsd/train/loop.py", "pointsd/ops/cpu.py", "pointsd/ops/reference.py",
+            "kernels/pointsd_kernels/fps.py", "pointsd/__init__.py", "pointsd/train/__init__.py"} <= code
+    assert "pointsd/cli/pretrain.py" not in code and "pointsd/train/pretrain.py" not in code
+    assert "pointsd/train/finetune.py" not in StageTable(load()).code("pretrain_stage1")
+    assert code_deps.module_file("numpy") is None and code_deps.module_file("pointsd.no_such") is None
+
+
+def test_snakemake_code_param_follows_the_files(tmp_path, copy_checkout):
+    """The rule param is the hash of exactly the stage's files: an edit to one of them changes it."""
+    import code_deps
+
+    checkout = copy_checkout(tmp_path / "c")
+    files = code_deps.closure("pointsd/cli/finetune.py", checkout)
+    before = code_deps.fingerprint(files, checkout)
+    assert before == code_deps.fingerprint(StageTable(load()).code("finetune"), ROOT)
+    with open(checkout / "pointsd/train/finetune.py", "a") as f:
+        f.write("# edited\n")
+    assert code_deps.fingerprint(files, checkout) != before
+    assert code_deps.fingerprint(code_deps.closure("pointsd/cli/pretrain.py", checkout), checkout) == \
+        code_deps.fingerprint(StageTable(load()).code("pretrain_stage1"), ROOT)

@@ -15,6 +15,7 @@ rule render:
         ),
     params:
         launch=launcher("render"),
+        code=stage_code("render"),
         args=stage_args("render"),
     log:
         log("render"),
@@ -32,6 +33,7 @@ rule sd_tiny:
         **stage_output("sd_tiny"),
     params:
         launch=launcher("sd_tiny"),
+        code=stage_code("sd_tiny"),
         args=stage_args("sd_tiny"),
     log:
         log("sd_tiny"),

@@ -33,6 +33,11 @@ def stage_threads(name):
     return S.t.threads(name)
 
 
+def stage_code(name):
+    """The content hash of the code the stage runs (workflow/code_deps.py): an edit reruns the rule."""
+    return S.code_fingerprint(name)
+
+
 def stage_args(name):
     """The rule's `pointsd` arguments (a function of the job's wildcards)."""
     return S.arguments(name)

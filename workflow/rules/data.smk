@@ -7,6 +7,7 @@ rule data_synth:
         **stage_output("data_synth"),
     params:
         launch=launcher("data_synth"),
+        code=stage_code("data_synth"),
         args=stage_args("data_synth"),
     log:
         log("data_synth"),

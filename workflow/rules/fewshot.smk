@@ -13,6 +13,7 @@ rule fewshot:
         fold=r"\d+",
     params:
         launch=launcher("fewshot"),
+        code=stage_code("fewshot"),
         args=stage_args("fewshot"),
     log:
         log("fewshot_{way}w{shot}s_fold{fold}"),
@@ -33,6 +34,7 @@ rule fewshot_aggregate:
         **stage_output("fewshot_aggregate"),
     params:
         launch=launcher("fewshot_aggregate"),
+        code=stage_code("fewshot_aggregate"),
         args=stage_args("fewshot_aggregate"),
     log:
         log("fewshot_aggregate"),

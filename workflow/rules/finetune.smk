@@ -13,6 +13,7 @@ rule finetune:
         key="|".join(FINETUNE_TASKS),
     params:
         launch=launcher("finetune"),
+        code=stage_code("finetune"),
         args=stage_args("finetune"),
     log:
         log("finetune_{key}"),
@@ -35,6 +36,7 @@ rule finetune_scratch:
         key="|".join(FINETUNE_TASKS),
     params:
         launch=launcher("finetune_scratch"),
+        code=stage_code("finetune_scratch"),
         args=stage_args("finetune_scratch"),
     log:
         log("finetune_scratch_{key}"),
@@ -57,6 +59,7 @@ if STAGES.included("finetune_modelnet10"):
             **stage_output("finetune_modelnet10"),
         params:
             launch=launcher("finetune_modelnet10"),
+            code=stage_code("finetune_modelnet10"),
             args=stage_args("finetune_modelnet10"),
         log:
             log("finetune_modelnet10"),
@@ -76,6 +79,7 @@ else:
             **stage_output("modelnet10_not_run"),
         params:
             launch=launcher("modelnet10_not_run"),
+            code=stage_code("modelnet10_not_run"),
             args=stage_args("modelnet10_not_run"),
         log:
             log("finetune_modelnet10"),

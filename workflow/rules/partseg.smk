@@ -8,6 +8,7 @@ rule partseg:
         **stage_output("partseg"),
     params:
         launch=launcher("partseg"),
+        code=stage_code("partseg"),
         args=stage_args("partseg"),
     log:
         log("partseg"),

@@ -10,6 +10,7 @@ rule pretrain_stage1:
         **stage_output("pretrain_stage1"),
     params:
         launch=launcher("pretrain_stage1"),
+        code=stage_code("pretrain_stage1"),
         args=stage_args("pretrain_stage1"),
     log:
         log("pretrain_stage1"),
@@ -30,6 +31,7 @@ rule pretrain_stage2:
         **stage_output("pretrain_stage2"),
     params:
         launch=launcher("pretrain_stage2"),
+        code=stage_code("pretrain_stage2"),
         args=stage_args("pretrain_stage2"),
     log:
         log("pretrain_stage2"),

@@ -15,6 +15,7 @@ rule report_curves:
         ),
     params:
         launch=launcher("report_curves"),
+        code=stage_code("report_curves"),
         args=stage_args("report_curves"),
     log:
         log("report_curves"),
@@ -35,6 +36,7 @@ rule report_table:
         json=STAGES.stages["report_table"]["outs"]["json"],
     params:
         launch=launcher("report_table"),
+        code=stage_code("report_table"),
         args=stage_args("report_table"),
     log:
         log("report_table"),
