@@ -53,7 +53,7 @@ def test_overwrite_refuses_a_folder_pointsd_did_not_make(cli, h5_root, tmp_path)
 def test_run_without_record_is_refused(tmp_path):
     (tmp_path / "state").mkdir()
     with pytest.raises(PointSDError, match="configuration is unknown"):
-        run_config.prepare_run_folder(tmp_path, {"lr": 1}, result="metrics.json")
+        run_config.check_run_folder(tmp_path, {"lr": 1}, {}, result="metrics.json")
 
 
 def test_configuration_keys():
