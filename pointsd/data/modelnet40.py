@@ -18,8 +18,8 @@ from pointsd.data import safe_pickle
 from pointsd.data.normalize import check_labels, check_points, pc_normalize
 from pointsd.data.paths import MODELNET40, dataset_dir, require_file
 from pointsd.errors import PointSDError
-from pointsd.utils.data_record import Sources
 from pointsd.utils.atomic import write_bytes
+from pointsd.utils.data_record import Sources
 
 if TYPE_CHECKING:
     import torch

@@ -15,8 +15,8 @@ import numpy as np
 from pointsd.data.normalize import check_points, pc_normalize
 from pointsd.data.paths import SHAPENETPART, dataset_dir, require_file
 from pointsd.errors import PointSDError
-from pointsd.utils.data_record import Sources
 from pointsd.utils import json_io
+from pointsd.utils.data_record import Sources
 
 if TYPE_CHECKING:
     import torch

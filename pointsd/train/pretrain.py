@@ -45,7 +45,6 @@ from pointsd.utils import data_record, json_io
 from pointsd.utils.run_config import check_run_folder, record_run
 from pointsd.utils.run_info import run_metadata, set_seed
 
-
 SUMMARY = "summary.json"
 
 @dataclass

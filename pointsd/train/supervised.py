@@ -11,9 +11,10 @@ task's selection metric, evaluates the last epoch's and the best weights, and wr
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import torch
 from accelerate import Accelerator, PartialState

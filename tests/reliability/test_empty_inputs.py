@@ -9,7 +9,6 @@ import pickle
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pointsd.diffusion.stable_diffusion import write_tiny_sd
