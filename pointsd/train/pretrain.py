@@ -47,6 +47,7 @@ from pointsd.utils.run_info import run_metadata, set_seed
 
 SUMMARY = "summary.json"
 
+
 @dataclass
 class NoiseConfig:
     """Stage-1 diffusion noise and the mix probability."""
