@@ -15,11 +15,12 @@ non-zero exit: 2 for a :class:`PointSDError` (bad input, parameter, checkpoint, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pointsd.cli import _defaults
@@ -27,6 +28,7 @@ from pointsd.cli._args import Parser
 from pointsd.errors import PointSDError, first_line, is_write_refusal, write_error
 from pointsd.utils import atomic
 from pointsd.utils.run_info import git_commit
+from pointsd.utils.run_lock import is_main_rank, run_lock
 
 EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -58,9 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
     git_commit()
     try:
-        if getattr(args, "out", None) is not None:
-            _clean_leftovers(Path(args.out))
-        return int(args.func(args) or 0)
+        with _output_ready(args):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -102,6 +103,27 @@ def _explain(err: Exception, args: argparse.Namespace) -> tuple[str, int]:
         return f"error: {err.filename}: {err.strerror}", EXIT_USER
     return (f"unexpected error: {type(err).__name__}: {first_line(err)} "
             f"(pointsd --debug {args.command} ... shows the traceback)"), EXIT_INTERNAL
+
+
+@contextlib.contextmanager
+def _output_ready(args: argparse.Namespace) -> Iterator[None]:
+    """Around a command: a training run's folder locked (main process only: :mod:`pointsd.utils.run_lock`),
+    then what a killed earlier run of this job left removed (its temporaries beside ``--out`` and inside it)."""
+    out = getattr(args, "out", None)
+    if out is None:
+        yield
+        return
+    out = Path(out)
+    if getattr(args, "run_folder", False):
+        if not is_main_rank():  # the main process cleans and writes
+            yield
+            return
+        with run_lock(out):
+            _clean_leftovers(out)
+            yield
+        return
+    _clean_leftovers(out)
+    yield
 
 
 def _clean_leftovers(out: Path) -> None:

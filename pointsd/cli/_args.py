@@ -19,9 +19,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_overwrite_flag(p: argparse.ArgumentParser) -> None:
-    """``--overwrite``: discard the run already in ``--out`` (which may have another configuration)."""
+    """``--overwrite``: discard the run already in ``--out`` (which may have another configuration). The
+    command's ``--out`` is a run folder, locked while it runs (``run_folder``: :mod:`pointsd.utils.run_lock`)."""
     p.add_argument("--overwrite", action="store_true",
-                   help="discard the run in --out and start over (needed when its configuration differs)")
+                   help="discard the run in --out and start over (needed when its configuration or data differs)")
+    p.set_defaults(run_folder=True)
 
 
 def add_backbone_flags(p: argparse.ArgumentParser) -> None:

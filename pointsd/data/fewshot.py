@@ -40,6 +40,8 @@ def read_fold(path: Path, way: int, split: str) -> tuple[list[np.ndarray], np.nd
     entries = obj[split]
     if not isinstance(entries, (list, tuple)):
         raise PointSDError(f"{path}: key '{split}' must be a list of (points, label, ...) tuples")
+    if not entries:
+        raise PointSDError(f"{path}: '{split}' is empty (no clouds)")
     clouds, labels = [], []
     for i, entry in enumerate(entries):
         if not isinstance(entry, (list, tuple)) or len(entry) < 2:

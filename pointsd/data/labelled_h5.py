@@ -14,6 +14,7 @@ import numpy as np
 
 from pointsd.data.normalize import check_labels, pc_normalize
 from pointsd.errors import PointSDError
+from pointsd.utils.data_record import Sources
 
 if TYPE_CHECKING:
     import torch
@@ -77,6 +78,7 @@ class LabelledH5:
         if up_axis not in ("y", "z"):
             raise PointSDError(f"up_axis must be 'y' or 'z', got {up_axis!r}")
         self.path = Path(path)
+        self.names_file = Path(names_file) if names_file is not None else None
         data, labels = read_labelled_h5(self.path)
         self.names = read_names(names_file) if names_file is not None else None
         if self.names is not None:
@@ -86,6 +88,10 @@ class LabelledH5:
         self.points = np.stack([pc_normalize(cloud) for cloud in data]) if len(data) else data
         self.labels = labels
         self.num_classes = len(self.names) if self.names is not None else int(labels.max(initial=-1)) + 1
+
+    def sources(self) -> Sources:
+        """The h5 file and the class-names file (:mod:`pointsd.utils.data_record`)."""
+        return Sources((self.path,) + ((self.names_file,) if self.names_file is not None else ()))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -19,6 +19,7 @@ from pointsd.data.normalize import check_labels, check_points, pc_normalize
 from pointsd.data.paths import MODELNET40, dataset_dir, require_file
 from pointsd.errors import PointSDError
 from pointsd.utils.atomic import write_bytes
+from pointsd.utils.data_record import Sources
 
 if TYPE_CHECKING:
     import torch
@@ -172,6 +173,17 @@ class ModelNet40:
             payload = fps_clouds(self.folder, split, num_points)
             self.points, self.labels = checked_payload(payload, str(self.folder), num_points, len(self.names))
         self.num_classes = len(self.names)
+        self.split = split
+
+    def sources(self) -> Sources:
+        """The class names and the FPS cache read, else the split list and its txt clouds
+        (:mod:`pointsd.utils.data_record`)."""
+        names = self.folder / "modelnet40_shape_names.txt"
+        if self.path.is_file():
+            return Sources((names, self.path))
+        ids = _split_ids(self.folder, self.split)
+        return Sources((names, self.folder / f"modelnet40_{self.split}.txt"),
+                       tuple((self.folder, shape_path(self.folder, i)) for i in ids))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -28,9 +28,14 @@ def npy_folder(pc_root: str | os.PathLike) -> Path:
     return folder / "shapenet_pc" if (folder / "shapenet_pc").is_dir() else folder
 
 
+def split_file(pc_root: str | os.PathLike, split: str) -> Path:
+    """The split's list of shape ids: ``ShapeNet-55/{split}.txt``."""
+    return pc_folder(pc_root) / "ShapeNet-55" / f"{split}.txt"
+
+
 def read_split(pc_root: str | os.PathLike, split: str) -> list[str]:
     """Shape ids (``{synset}-{model}``) listed in ``ShapeNet-55/{split}.txt``."""
-    path = require_file(pc_folder(pc_root) / "ShapeNet-55" / f"{split}.txt")
+    path = require_file(split_file(pc_root, split))
     ids = [line.strip().removesuffix(".npy") for line in path.read_text().splitlines() if line.strip()]
     if not ids:
         raise PointSDError(f"{path}: empty split list")

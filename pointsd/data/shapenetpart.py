@@ -16,6 +16,7 @@ from pointsd.data.normalize import check_points, pc_normalize
 from pointsd.data.paths import SHAPENETPART, dataset_dir, require_file
 from pointsd.errors import PointSDError
 from pointsd.utils import json_io
+from pointsd.utils.data_record import Sources
 
 if TYPE_CHECKING:
     import torch
@@ -51,12 +52,19 @@ def read_category_file(folder: Path) -> dict[str, str]:
     return mapping
 
 
+def split_file(folder: Path, split: str) -> Path:
+    """The split's list: ``train_test_split/shuffled_{split}_file_list.json``."""
+    return folder / "train_test_split" / f"shuffled_{split}_file_list.json"
+
+
 def read_split(folder: Path, split: str) -> list[tuple[str, str]]:
     """The split json → list of ``(synset, model)``."""
     if split not in SPLITS:
         raise PointSDError(f"unknown ShapeNetPart split {split!r} (train, val, test)")
-    path = require_file(folder / "train_test_split" / f"shuffled_{split}_file_list.json")
+    path = require_file(split_file(folder, split))
     entries = json_io.read_json(path, "split list")
+    if not isinstance(entries, list) or not entries:
+        raise PointSDError(f"{path}: empty split list" if entries == [] else f"{path}: expected a list of shapes")
     out = []
     for entry in entries:
         parts = str(entry).split("/")
@@ -100,6 +108,7 @@ class ShapeNetPart:
         synset_to_name = read_category_file(self.folder)
         self.categories = sorted(SEG_CLASSES)
         self.num_points = num_points
+        self.split_file = split_file(self.folder, split)
         self.items: list[tuple[Path, str]] = []
         for synset, model in read_split(self.folder, split):
             if synset not in synset_to_name:
@@ -109,6 +118,11 @@ class ShapeNetPart:
             if not path.is_file():
                 raise PointSDError(f"{path}: listed in split '{split}' but missing")
             self.items.append((path, synset_to_name[synset]))
+
+    def sources(self) -> Sources:
+        """The category file, the split list and its shape files (:mod:`pointsd.utils.data_record`)."""
+        return Sources((self.folder / "synsetoffset2category.txt", self.split_file),
+                       tuple((self.folder, path) for path, _ in self.items))
 
     def __len__(self) -> int:
         return len(self.items)

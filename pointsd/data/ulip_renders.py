@@ -14,9 +14,10 @@ from torch.utils.data import Dataset
 from pointsd.data.normalize import pc_normalize
 from pointsd.data.paths import ULIP_RENDERS, dataset_dir
 from pointsd.data.render import view_name
-from pointsd.data.shapenet55 import load_cloud, npy_folder, read_split
+from pointsd.data.shapenet55 import load_cloud, npy_folder, read_split, split_file
 from pointsd.data.transforms import pretrain_augment
 from pointsd.errors import PointSDError
+from pointsd.utils.data_record import Sources
 
 
 def render_folder(render_root: str | os.PathLike) -> Path:
@@ -58,6 +59,7 @@ class ShapeNet55Pretrain(Dataset):
         self.npy = npy_folder(pc_root)
         self.renders = render_folder(render_root)
         self.ids = read_split(pc_root, split)
+        self.split_file = split_file(pc_root, split)
         self.npoints, self.image_size, self.augment = npoints, image_size, augment
         self.azimuth = view * 12
         self.decoded: dict[int, np.ndarray] = {}
@@ -69,6 +71,11 @@ class ShapeNet55Pretrain(Dataset):
     def image_path(self, shape_id: str) -> Path:
         """The view image of ``shape_id``."""
         return self.renders / shape_id / view_name(shape_id, self.azimuth)
+
+    def sources(self) -> Sources:
+        """The split list, its clouds and their view images (:mod:`pointsd.utils.data_record`)."""
+        clouds = tuple((self.npy, self.npy / f"{i}.npy") for i in self.ids)
+        return Sources((self.split_file,), clouds + tuple((self.renders, self.image_path(i)) for i in self.ids))
 
     def preload_views(self, threads: int) -> None:
         """Decode every view now, on ``threads`` threads (PIL decodes without the GIL)."""

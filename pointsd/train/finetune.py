@@ -244,11 +244,11 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``.
 
-    Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration, see
+    Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration and data, see
     :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is merged into the metrics.
     """
     return run_supervised(cfg, lambda accelerator: classification_task(cfg, data, accelerator),
-                          grad_accum=cfg.grad_accum, extra=extra,
+                          data={"train": data.train, "test": data.test}, grad_accum=cfg.grad_accum, extra=extra,
                           too_small=f"{dataset_source(data.train)}: the training set of task {cfg.task} has {{n}} "
                                     "clouds; need at least 2")
 

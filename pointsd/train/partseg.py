@@ -13,6 +13,7 @@ reports test at that epoch and at the last one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from accelerate import Accelerator
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from pointsd.data import transforms
-from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, ShapeNetPart
+from pointsd.data.shapenetpart import NUM_PARTS, SEG_CLASSES, SPLITS, ShapeNetPart
 from pointsd.errors import PointSDError
 from pointsd.train import metrics
 from pointsd.train.supervised import SupervisedConfig, SupervisedTask, param_groups, run_supervised
@@ -84,17 +85,33 @@ def majority_part_miou(split: EvalSet) -> dict[str, Any]:
     return metrics.miou_summary(ious, split.category.tolist(), CATEGORIES)
 
 
-def partseg_task(cfg: PartSegConfig, data_root: Path, accelerator: Accelerator) -> SupervisedTask:
-    """The part-segmentation model, its splits and its evaluations under ``cfg.protocol``."""
+def training_splits(cfg: PartSegConfig) -> tuple[str, ...]:
+    """The splits a run trains on: train (honest), or train and val (paper)."""
+    return ("train",) if cfg.protocol == "honest" else ("train", "val")
+
+
+def check_categories(splits: Mapping[str, ShapeNetPart], trained_on: tuple[str, ...]) -> None:
+    """Every category an evaluated split holds has training shapes; else :class:`PointSDError` naming the
+    training split's list."""
+    trained = {category for name in trained_on for _, category in splits[name].items}
+    for name in ("val", "test"):
+        if name in trained_on:
+            continue
+        missing = sorted({category for _, category in splits[name].items} - trained)
+        if missing:
+            raise PointSDError(f"{splits['train'].split_file}: no training shapes of category "
+                               f"{', '.join(missing)}, which split '{name}' holds ({splits[name].split_file})")
+
+
+def partseg_task(cfg: PartSegConfig, splits: Mapping[str, ShapeNetPart], accelerator: Accelerator) -> SupervisedTask:
+    """The part-segmentation model, its ``splits`` (train, val, test) and its evaluations under ``cfg.protocol``."""
     from pointsd.models.partseg import PointTransformerPartSeg
 
-    def split(name: str) -> ShapeNetPart:
-        return ShapeNetPart(data_root, name, cfg.npoints)
-
     honest = cfg.protocol == "honest"
-    train_set = split("train") if honest else ConcatDataset([split("train"), split("val")])
-    test = materialise(split("test"), what=f"{data_root}: ShapeNetPart split 'test'")
-    select = materialise(split("val"), what=f"{data_root}: ShapeNetPart split 'val'") if honest else test
+    train_set = splits["train"] if honest else ConcatDataset([splits["train"], splits["val"]])
+    test = materialise(splits["test"], what=f"{splits['test'].split_file}: ShapeNetPart split 'test'")
+    select = materialise(splits["val"], what=f"{splits['val'].split_file}: ShapeNetPart split 'val'") if honest \
+        else test
     select_key = "val_instance_miou" if honest else "test_instance_miou"
     # Features after blocks 4, 8, 12 for the paper depth; a backbone shallower than 3 blocks uses all of them.
     depth = cfg.backbone.depth
@@ -139,5 +156,8 @@ def partseg_task(cfg: PartSegConfig, data_root: Path, accelerator: Accelerator) 
 def run_partseg(cfg: PartSegConfig, data_root: Path) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``
     (``{}`` on processes other than the main one)."""
-    return run_supervised(cfg, lambda accelerator: partseg_task(cfg, data_root, accelerator),
-                          too_small=f"ShapeNetPart under {data_root}: {{n}} training shapes; need at least 2")
+    splits = {name: ShapeNetPart(data_root, name, cfg.npoints) for name in SPLITS}
+    check_categories(splits, training_splits(cfg))
+    return run_supervised(cfg, lambda accelerator: partseg_task(cfg, splits, accelerator), data=splits,
+                          too_small=f"{splits['train'].split_file}: ShapeNetPart has {{n}} training shapes "
+                                    f"({' + '.join(training_splits(cfg))}); need at least 2")

@@ -41,9 +41,11 @@ from pointsd.train.patch_mix import patch_mix
 from pointsd.train.probe import ProbeConfig, probe_accuracy
 from pointsd.train.speed import SpeedPlan, cast_frozen_
 from pointsd.train.training_config import TrainingConfig
-from pointsd.utils import json_io
-from pointsd.utils.run_config import prepare_run_folder
+from pointsd.utils import data_record, json_io
+from pointsd.utils.run_config import check_run_folder, record_run
 from pointsd.utils.run_info import run_metadata, set_seed
+
+SUMMARY = "summary.json"
 
 
 @dataclass
@@ -240,16 +242,20 @@ def run_pretrain(
 
     ``plan`` (default: ``cfg.speed_plan()``) says what runs for speed; ``sd`` (default: loaded from
     ``cfg.sd_dir``) the Stable Diffusion parts; ``on_step`` goes to :func:`pointsd.train.loop.train`.
-    A finished run of the same configuration (:mod:`pointsd.utils.run_config`) returns its summary unchanged.
+    A finished run of the same configuration and data (:mod:`pointsd.utils.run_config`) returns its summary
+    unchanged. Nothing is written into the folder before the data, the SD folder and the stage-1 checkpoint
+    loaded.
     """
     cfg.validate(sd_folder=sd is None)
-    finished = prepare_run_folder(Path(cfg.out_dir), asdict(cfg), result="summary.json", overwrite=cfg.overwrite)
-    if finished is not None:
-        return finished
     set_seed(cfg.seed)
-    plan = plan or cfg.speed_plan()
     if train_set is None:
         train_set, probe_sets = default_datasets(cfg)
+    read = data_record.fingerprint({"train": train_set, **({"probe_train": probe_sets.train,
+                                                             "probe_test": probe_sets.test} if probe_sets else {})})
+    finished = check_run_folder(Path(cfg.out_dir), asdict(cfg), read, result=SUMMARY, overwrite=cfg.overwrite)
+    if finished is not None:
+        return finished
+    plan = plan or cfg.speed_plan()
     accelerator = accelerator_for(cfg.device, plan, cfg.grad_accum)
     built = build_models(cfg, plan, accelerator.device, sd)
     if plan.num_workers and hasattr(train_set, "preload_views"):
@@ -260,6 +266,9 @@ def run_pretrain(
                         generator=torch.Generator().manual_seed(cfg.seed), **plan.loader_options())
     if len(loader) == 0:
         raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
+    if accelerator.is_main_process:
+        record_run(Path(cfg.out_dir), asdict(cfg), read, result=SUMMARY, overwrite=cfg.overwrite)
+    accelerator.wait_for_everyone()
     wrapped, optimizer, loader = accelerator.prepare(built.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
@@ -330,7 +339,7 @@ def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerato
         "best": state.best or None,
         "config": json_io.plain(asdict(cfg)),
     }
-    json_io.write_json(Path(cfg.out_dir) / "summary.json", summary)
+    json_io.write_json(Path(cfg.out_dir) / SUMMARY, summary)
     return summary
 
 

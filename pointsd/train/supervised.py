@@ -1,7 +1,8 @@
 """The supervised runner shared by classification fine-tuning and part segmentation (SPEC §4).
 
-A task builds its data and model (:class:`SupervisedTask`) once the run folder, the seed and the
-accelerator are ready. The runner then loads ``--init`` into the model, trains it through the one
+A task builds its data and model (:class:`SupervisedTask`) once the run folder is checked (read only)
+and the seed and the accelerator are ready. The runner then loads ``--init`` into the model, records
+the run in its folder (validate, then record: :mod:`pointsd.utils.run_config`), trains it through the one
 loop (:mod:`pointsd.train.loop`) under a cosine schedule with warm-up, keeps the best weights by the
 task's selection metric, evaluates the last epoch's and the best weights, and writes ``metrics.json``
 (main process only; the other processes return ``{}``).
@@ -10,6 +11,7 @@ task's selection metric, evaluates the last epoch's and the best weights, and wr
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,8 +34,8 @@ from pointsd.train.loop import (
 from pointsd.train.presets import PROTOCOLS
 from pointsd.train.speed import SpeedPlan
 from pointsd.train.training_config import TrainingConfig
-from pointsd.utils import json_io
-from pointsd.utils.run_config import prepare_run_folder
+from pointsd.utils import data_record, json_io
+from pointsd.utils.run_config import check_run_folder, record_run
 from pointsd.utils.run_info import run_metadata, set_seed
 
 METRICS = "metrics.json"
@@ -131,18 +133,21 @@ def train_loader(dataset: Dataset, batch_size: int, plan: SpeedPlan, seed: int |
 
 
 def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], SupervisedTask], *,
-                   grad_accum: int = 1, too_small: str = "the training set has {n} samples; need at least 2",
+                   data: Mapping[str, Dataset], grad_accum: int = 1,
+                   too_small: str = "the training set has {n} samples; need at least 2",
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the task ``build(accelerator)`` makes, pick its epoch, evaluate; write and return ``metrics.json``.
 
-    ``cfg`` is validated first. Resumes from ``out_dir/state/last.pt`` when present; a finished run (same
-    configuration, see :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is part of the recorded
+    ``cfg`` is validated first. ``data`` (role → dataset) is what the run reads, recorded by content. Resumes
+    from ``out_dir/state/last.pt`` when present; a finished run (same configuration and data, see
+    :mod:`pointsd.utils.run_config`) returns its metrics unchanged. Nothing is written into the folder before
+    the task, its data and ``--init`` passed their checks. ``extra`` is part of the recorded
     configuration and is merged into the metrics; ``too_small`` is the error for a training set of fewer
     than 2 samples (``{n}``: its size).
     """
     cfg.validate()
-    out = Path(cfg.out_dir)
-    finished = prepare_run_folder(out, {**asdict(cfg), **(extra or {})}, result=METRICS, overwrite=cfg.overwrite)
+    out, config, read = Path(cfg.out_dir), {**asdict(cfg), **(extra or {})}, data_record.fingerprint(data)
+    finished = check_run_folder(out, config, read, result=METRICS, overwrite=cfg.overwrite)
     if finished is not None:
         return finished
     set_seed(cfg.seed)
@@ -152,6 +157,9 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     init_report = initialise(task.model, cfg.init)
     optimizer = task.make_optimizer(task.model)
     loader = train_loader(task.train_set, cfg.batch_size, plan, task.shuffle_seed, too_small)
+    if accelerator.is_main_process:
+        record_run(out, config, read, result=METRICS, overwrite=cfg.overwrite)
+    accelerator.wait_for_everyone()
     model, optimizer, loader = accelerator.prepare(task.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)

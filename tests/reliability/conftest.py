@@ -102,3 +102,28 @@ def pointsd_process(*argv: str | Path, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pointsd", *map(str, argv)], env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=_sigint_as_from_a_terminal, **kwargs)
+
+
+def tree(folder: Path) -> dict[str, bytes] | None:
+    """Every file under ``folder`` (relative path → bytes), ``{}`` for an empty folder, None when absent:
+    what a refused command must leave as it found it."""
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def pretrain_data(synth_root: Path, dest: Path) -> Path:
+    """A copy of the synthetic data root with a ULIP-layout view 0 (a small PNG) for every ShapeNet-55 shape."""
+    from PIL import Image
+
+    from pointsd.data.paths import ULIP_RENDERS
+    from pointsd.data.render import view_name
+
+    shutil.copytree(synth_root, dest)
+    for split in ("train", "test"):
+        for shape_id in (dest / "ShapeNet55-34" / "ShapeNet-55" / f"{split}.txt").read_text().split():
+            shape_id = shape_id.removesuffix(".npy")
+            path = dest / ULIP_RENDERS / shape_id / view_name(shape_id, 0)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGBA", (32, 32), (200, 30, 30, 255)).save(path)
+    return dest

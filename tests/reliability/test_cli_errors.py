@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import h5py
@@ -15,7 +16,7 @@ import torch
 from pointsd.cli import main
 from pointsd.models.config import BackboneConfig
 from tests.cli_flags import PRETRAIN
-from tests.reliability.conftest import finetune_argv, one_line
+from tests.reliability.conftest import finetune_argv, one_line, pretrain_data, tree
 from tests.train.test_finetune import write_h5
 
 
@@ -39,7 +40,9 @@ def test_empty_split_names_its_file(cli, h5_root, tmp_path, split):
     write_h5(data / f"{split}.h5", 0, 4, 80, 0)
     code, line = cli(*finetune_argv(data, tmp_path / "run"))
     assert code == 2 and f"{data / split}.h5" in line and "0 clouds" in line
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert tree(tmp_path / "run") is None
+    shutil.copy(h5_root / f"{split}.h5", data / f"{split}.h5")  # the fix: then the same command runs
+    assert cli(*finetune_argv(data, tmp_path / "run")) == (0, "")
 
 
 def _nan_h5(path: Path) -> bytes:
@@ -49,16 +52,32 @@ def _nan_h5(path: Path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("fault", ["truncated", "nan", "not_h5"])
-def test_broken_data_file_names_it(cli, h5_root, tmp_path, fault):
-    """Reader-level cases: tests/data/test_bad_inputs.py; here through ``pointsd finetune``."""
+def _no_label_h5(path: Path) -> bytes:
+    with h5py.File(path, "w") as fh:
+        fh["data"] = np.zeros((16, 80, 3), np.float32)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("fault", ["truncated", "nan", "not_h5", "no_label"])
+@pytest.mark.parametrize("out_was", ["absent", "empty", "finished"])
+def test_broken_data_file_names_it(cli, h5_root, tmp_path, fault, out_was):
+    """Reader-level cases: tests/data/test_bad_inputs.py; here through ``pointsd finetune``, into an absent,
+    an empty and a finished run folder, each left as found; the fixed file then runs without --overwrite."""
     good = (h5_root / "train.h5").read_bytes()
     content = {"truncated": good[: len(good) // 3], "nan": _nan_h5(tmp_path / "nan.h5"),
-               "not_h5": b"plain text"}[fault]
+               "not_h5": b"plain text", "no_label": _no_label_h5(tmp_path / "x.h5")}[fault]
     data = _copy_with(h5_root, tmp_path / "data", train_h5=content)
-    code, line = cli(*finetune_argv(data, tmp_path / "run"))
+    out = tmp_path / "run"
+    if out_was == "empty":
+        out.mkdir()
+    elif out_was == "finished":
+        assert cli(*finetune_argv(h5_root, out)) == (0, "")
+    before = tree(out)
+    code, line = cli(*finetune_argv(data, out))
     assert code == 2 and str(data / "train.h5") in line
-    assert not (tmp_path / "run" / "state").exists()
+    assert tree(out) == before
+    (data / "train.h5").write_bytes(good)
+    assert cli(*finetune_argv(data, out)) == (0, "")
 
 
 def _checkpoint(tmp_path: Path, kind: str) -> Path:
@@ -72,6 +91,8 @@ def _checkpoint(tmp_path: Path, kind: str) -> Path:
     elif kind == "truncated":
         torch.save(wide.state_dict(), path)
         path.write_bytes(path.read_bytes()[:2000])
+    elif kind == "missing":
+        return tmp_path / "no" / "such.pt"
     else:  # wrong shapes: a 48-wide backbone for a 32-wide model
         torch.save(wide.state_dict(), path)
     return path
@@ -86,7 +107,7 @@ class _Payload:
 
 @pytest.mark.parametrize("kind, says", [
     ("random_bytes", "corrupt"), ("malicious_pickle", "refused"), ("truncated", "unreadable or truncated"),
-    ("wrong_shapes", "do not match"),
+    ("wrong_shapes", "do not match"), ("missing", "does not exist"),
 ])
 def test_bad_init_checkpoint(cli, h5_root, tmp_path, monkeypatch, kind, says):
     """Loader-level cases: tests/models/test_checkpoints.py; here the CLI's one line."""
@@ -95,18 +116,26 @@ def test_bad_init_checkpoint(cli, h5_root, tmp_path, monkeypatch, kind, says):
     code, line = cli(*finetune_argv(h5_root, tmp_path / "run", "--init", str(ckpt)))
     assert code == 2 and str(ckpt) in line and says in line
     assert "Weights only" not in line and "holds objects" not in line or kind == "malicious_pickle"
-    assert not (tmp_path / "PWNED_BY_PICKLE").exists() and not (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists() and tree(tmp_path / "run") is None
+    assert cli(*finetune_argv(h5_root, tmp_path / "run")) == (0, "")  # the issue's typo fixed: no --overwrite
 
 
-def test_broken_stable_diffusion_folder(cli, synth_root, tmp_path):
-    """Folder-level cases: tests/diffusion/test_stable_diffusion.py; here ``pointsd pretrain``."""
+def test_broken_stable_diffusion_folder(cli, capsys, synth_root, tmp_path):
+    """Folder-level cases: tests/diffusion/test_stable_diffusion.py; here ``pointsd pretrain``; the
+    complete folder then runs without --overwrite."""
+    from pointsd.diffusion.stable_diffusion import write_tiny_sd
+
     sd = tmp_path / "sd"
     (sd / "unet").mkdir(parents=True)
     (sd / "model_index.json").write_text("{}")
-    code, line = cli("pretrain", *PRETRAIN, "--stage", "1", "--data-root", synth_root, "--sd", sd,
-                     "--out", tmp_path / "run")
+    good = write_tiny_sd(tmp_path / "sd-good")
+    data = pretrain_data(synth_root, tmp_path / "data")
+    argv = ["pretrain", *PRETRAIN, "--batch-size", "2", "--stage", "1", "--data-root", data, "--out", tmp_path / "run"]
+    capsys.readouterr()
+    code, line = cli(*argv, "--sd", sd)
     assert code == 2 and str(sd) in line
-    assert not (tmp_path / "run").exists()
+    assert tree(tmp_path / "run") is None
+    assert cli(*argv, "--sd", good) == (0, "")
 
 
 def test_bad_flag_is_one_line(capsys, h5_root, tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pointsd.models.checkpoints import load_state_file
-from pointsd.utils import atomic
+from pointsd.utils import atomic, run_lock
 from tests.reliability.conftest import finetune_argv, one_line, pointsd_process
 
 EPOCHS = ("--epochs", "8")  # long enough to be interrupted after the first checkpoint
@@ -43,7 +43,7 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(cli, h5_root, tmp_path):
     line = one_line(err)
     assert proc.returncode == 130, err
     assert "interrupted" in line and str(out / "state" / "last.pt") in line and "rerun the same command" in line
-    assert not (out / "metrics.json").exists()
+    assert not (out / "metrics.json").exists() and not (out / run_lock.LOCK).exists()  # Ctrl-C releases it
     assert 1 <= load_state_file(out / "state" / "last.pt")["loop"]["epoch"] < 8
     assert cli(*argv) == (0, "")
     assert json.loads((out / "metrics.json").read_text())["last_epoch"] == 8

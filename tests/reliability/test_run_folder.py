@@ -1,14 +1,17 @@
-"""A run folder tells the truth: it records its configuration and refuses to be continued with another."""
+"""A run folder tells the truth: it records its configuration and data, and refuses to be continued with others."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 
 from pointsd.errors import PointSDError
-from pointsd.utils import run_config
+from pointsd.utils import data_record, run_config
 from tests.reliability.conftest import finetune_argv
+from tests.train.test_finetune import write_h5
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def test_overwrite_refuses_a_folder_pointsd_did_not_make(cli, h5_root, tmp_path)
 def test_run_without_record_is_refused(tmp_path):
     (tmp_path / "state").mkdir()
     with pytest.raises(PointSDError, match="configuration is unknown"):
-        run_config.prepare_run_folder(tmp_path, {"lr": 1}, result="metrics.json")
+        run_config.check_run_folder(tmp_path, {"lr": 1}, {}, result="metrics.json")
 
 
 def test_configuration_keys():
@@ -81,3 +84,65 @@ def test_pretraining_folder_is_checked_too(tmp_path):
     assert (tmp_path / "run" / "summary.json").read_bytes() == written
     with pytest.raises(PointSDError, match=r"noise\.t_min: 500 → 400"):
         run_pretrain(replace(cfg, noise=replace(cfg.noise, t_min=400)), Pairs())
+
+
+def test_other_data_is_refused_naming_it(cli, h5_root, finished, tmp_path):
+    """A finished run rerun with another --data-root whose training file differs: one line naming the role."""
+    out, metrics = finished
+    other = tmp_path / "other"
+    shutil.copytree(h5_root, other)
+    write_h5(other / "train.h5", 16, 4, 80, 99)
+    code, line = cli(*finetune_argv(other, out, "--lr", "0.01"))
+    assert code == 2 and f"{out} holds a finished run on other data (train: {h5_root / 'train.h5'}" in line
+    assert f"→ {other / 'train.h5'}" in line and "test:" not in line and "--overwrite" in line
+    assert (out / "metrics.json").read_bytes() == metrics
+
+
+def test_same_data_copied_elsewhere_and_touched_is_the_same(cli, h5_root, finished, tmp_path):
+    """Identity is the content: a copy at another path, its files touched, is the same data (a no-op)."""
+    out, metrics = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(h5_root, copy)
+    for path in copy.iterdir():
+        os.utime(path, (1, 1))
+    assert cli(*finetune_argv(copy, out, "--lr", "0.01")) == (0, "")
+    assert (out / "metrics.json").read_bytes() == metrics
+    record = json.loads((out / run_config.RECORD).read_text())["data"]
+    assert record["train"]["paths"] == [str(h5_root / "train.h5"), str(h5_root / "shape_names.txt")]
+    assert record["train"]["sha256"] != record["test"]["sha256"]
+
+
+def test_a_folder_that_never_trained_starts_over(cli, h5_root, tmp_path):
+    """A run that failed in its first epoch (record, no checkpoint) is started over, even with other settings."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / run_config.RECORD).write_text(json.dumps({"config": {"lr": 5.0}, "data": {}}))
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss": 9.0}\n')
+    assert cli(*finetune_argv(h5_root, out)) == (0, "")
+    assert json.loads((out / run_config.RECORD).read_text())["config"]["lr"] != 5.0
+    assert '"loss": 9.0' not in (out / "metrics.jsonl").read_text()
+
+
+def test_member_files_are_named_and_sized(tmp_path):
+    """Per-shape files count by relative name and size, index files by content (pointsd/utils/data_record.py)."""
+    for folder in ("a", "b"):
+        (tmp_path / folder / "s").mkdir(parents=True)
+        (tmp_path / folder / "list.txt").write_text("x\n")
+        (tmp_path / folder / "s" / "x.npy").write_bytes(b"1234")
+
+    class Shapes:
+        def __init__(self, root):
+            self.root = root
+
+        def sources(self):
+            return data_record.Sources((self.root / "list.txt",), ((self.root, self.root / "s" / "x.npy"),))
+
+    def fp(folder):
+        return data_record.fingerprint({"train": Shapes(tmp_path / folder)})
+
+    assert data_record.differences(fp("a"), fp("b")) == []
+    (tmp_path / "b" / "s" / "x.npy").write_bytes(b"12345")
+    assert data_record.differences(fp("a"), fp("b"))[0].startswith(f"train: {tmp_path / 'a' / 'list.txt'} and 1 more")
+    (tmp_path / "b" / "s" / "x.npy").write_bytes(b"1234")
+    (tmp_path / "b" / "list.txt").write_text("y\n")
+    assert data_record.differences(fp("a"), fp("b"))
