@@ -5,17 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from pointsd.cli._defaults import setting
+from pointsd.cli._defaults import params_keys, setting
 from pointsd.models.config import BackboneConfig
 from pointsd.train.presets import PRECISIONS, SPEEDS
 from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with usage errors on one line (the usage itself is in ``--help``)."""
+    """argparse with usage errors on one line (the usage itself is in ``--help``), and a ``--help`` that
+    names the params.yaml key of every setting a hand run may leave out."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def format_help(self) -> str:
+        stage = self._defaults.get("help_stage")
+        if stage:
+            keys = params_keys(stage)
+            for action in self._actions:
+                key = next((keys[o] for o in action.option_strings if o in keys), None)
+                if key and action.help and not action.help.endswith("]"):
+                    action.help += f" [{key}]"
+        return super().format_help()
 
 
 def add_overwrite_flag(p: argparse.ArgumentParser) -> None:

@@ -34,13 +34,16 @@ StageFor = Callable[[argparse.Namespace], tuple[str, dict[str, Any]]]
 _PATH_PARAM = re.compile(r"^\{deps\.\w+\}$")
 
 
-def add_params_flags(p: argparse.ArgumentParser, stage_for: StageFor, *, with_profile: bool = False) -> None:
-    """``--params`` (and ``--profile`` where the command has none): where a hand run's defaults come from."""
+def add_params_flags(p: argparse.ArgumentParser, stage: str, *, pick: StageFor | None = None,
+                     with_profile: bool = False) -> None:
+    """``--params`` (and ``--profile`` where the command has none): where a hand run's defaults come from.
+    They are the values of ``stage`` of the table (``--help`` names each one's key), or of the stage and
+    job ``pick(args)`` chooses for a command that runs several (a task, a fold, stage 1 or 2)."""
     p.add_argument("--params", type=Path, default=None,
                    help="params file for the values not given (default: ./params.yaml, else the project's)")
     if with_profile:
         p.add_argument("--profile", default=None, help="params profile for the values not given (default: its own)")
-    p.set_defaults(stage_for=stage_for, command_parser=p)
+    p.set_defaults(stage_for=pick or (lambda args: (stage, {})), command_parser=p, help_stage=stage)
 
 
 def setting(p: argparse.ArgumentParser | argparse._ArgumentGroup, *flags: str, **kwargs: Any) -> argparse.Action:
@@ -123,3 +126,30 @@ def missing_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     """The pipeline settings (:func:`setting`) still without a value."""
     return [a.option_strings[0] for a in parser._actions
             if getattr(a, "pipeline_setting", False) and getattr(args, a.dest) is None]
+
+
+def params_keys(stage: str) -> dict[str, str]:
+    """``{flag: where its default comes from}`` for ``stage``'s fillable flags (``finetune.<task>.lr``,
+    ``paths.data_root``), for ``--help``; empty when the stage table cannot be found."""
+    root = project_root()
+    if root is None:
+        return {}
+    st = _stage_table_module(root)
+    table = st.load_table()
+    spec = table["stages"][stage]
+    out = {}
+    for flag, template in st.StageTable({}, table).flags(stage):
+        if flag is not None and template is not True and _fillable(str(template)):
+            out[flag] = ", ".join(_source(spec, field, st.FIELD) for field in st.FIELD.findall(str(template)))
+    return out
+
+
+def _source(spec: dict[str, Any], field: str, pattern: re.Pattern) -> str:
+    """Where a template field's value comes from, in words a user can look up in params.yaml."""
+    if field.startswith("item."):
+        return f"{spec['foreach']}.<task>.{field[5:]}" if "foreach" in spec else f"--{field[5:]}"
+    if field.startswith("deps."):
+        path = spec["deps"][field[5:]]
+        keys = pattern.findall(path)
+        return ", ".join(keys) if keys else f"{path} (the pipeline's)"
+    return field

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--out", type=Path, required=True, help="data root to write")
     setting(synth, "--size", choices=sorted(PRESETS), help="tiny: the embedded default")
     setting(synth, "--seed", type=int)
-    add_params_flags(synth, lambda a: ("data_synth", {}), with_profile=True)
+    add_params_flags(synth, "data_synth", with_profile=True)
     synth.set_defaults(func=_synth)
 
     insp = sub.add_parser("inspect", help="validate a dataset folder and count shapes per split and class")

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shot", type=positive_int, required=True, help="10 or 20 in the paper")
     p.add_argument("--fold", type=int, required=True, help="0..9")
     add_training_flags(p, with_votes=False)
-    add_params_flags(p, lambda a: ("fewshot", {"item": {"way": a.way, "shot": a.shot, "fold": a.fold}}))
+    add_params_flags(p, "fewshot",
+                     pick=lambda a: ("fewshot", {"item": {"way": a.way, "shot": a.shot, "fold": a.fold}}))
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser("fewshot-aggregate", help="mean ± std (population, ddof=0) over folds")

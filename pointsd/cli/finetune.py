@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--modelnet40-points", type=positive_int,
                    help="modelnet40 (required there): points per shape of the FPS cache (modelnet40_*_{N}pts_fps.dat)")
     add_training_flags(p)
-    add_params_flags(p, _stage)
+    add_params_flags(p, "finetune", pick=_stage)
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser("finetune-aggregate", help="mean ± std of finetune metrics over seeds")

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setting(p, "--scheduler", choices=("ddim", "dpm"))
     setting(p, "--device", choices=("auto", "cpu", "cuda"))
     setting(p, "--seed", type=int)
-    add_params_flags(p, lambda a: ("generate", {}), with_profile=True)
+    add_params_flags(p, "generate", with_profile=True)
     p.set_defaults(func=run)
 
 

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps-per-epoch", type=positive_int)
     add_run_flags(p)
     add_overwrite_flag(p)
-    add_params_flags(p, lambda a: ("partseg", {}))
+    add_params_flags(p, "partseg")
     p.set_defaults(func=_run)
 
 

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=positive_int, default=10)
     add_run_flags(p)
     add_overwrite_flag(p)
-    add_params_flags(p, lambda a: (f"pretrain_stage{a.stage}", {}))
+    add_params_flags(p, "pretrain_stage1", pick=lambda a: (f"pretrain_stage{a.stage}", {}))
     p.set_defaults(func=run)
 
 

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setting(parser, "--views", type=positive_int, help="views per object (ULIP: 30)")
     setting(parser, "--size", type=positive_int, help="image side in pixels (64..512)")
     setting(parser, "--seed", type=int)
-    add_params_flags(parser, lambda a: ("render", {}), with_profile=True)
+    add_params_flags(parser, "render", with_profile=True)
     parser.set_defaults(func=_render)
 
 

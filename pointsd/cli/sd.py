@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tiny = sub.add_parser("tiny", help="write a tiny random-init SD (SD1.5 block types, small widths)")
     tiny.add_argument("--out", type=Path, required=True)
     setting(tiny, "--seed", type=int)
-    add_params_flags(tiny, lambda a: ("sd_tiny", {}), with_profile=True)
+    add_params_flags(tiny, "sd_tiny", with_profile=True)
     tiny.set_defaults(func=run_tiny)
 
 
