@@ -219,7 +219,8 @@ def build_models(cfg: PretrainConfig, plan: SpeedPlan, device: torch.device,
             model.unet.compile()
     else:
         teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
-        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
+        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), sd.noise_scheduler,
+                                cfg.teacher_mode)
         teacher.to(device=device, dtype=frozen)
         model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
         trained = {"backbone": model.backbone, "resampler": model.resampler}

@@ -89,7 +89,7 @@ def test_stage1_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
 def test_stage2_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
     sd = load_stable_diffusion(sd_dir)
     torch.manual_seed(0)
-    teacher = Stage2Teacher(Stage1Model(TINY, sd.unet))
+    teacher = Stage2Teacher(Stage1Model(TINY, sd.unet), sd.noise_scheduler)
     student = Stage2Student(TINY, teacher.target_dim, RESAMPLER)
     batch = _batch()
     losses = _overfit(lambda: stage2_loss(student, teacher, sd.vae, batch, 0.5), list(student.parameters()))
