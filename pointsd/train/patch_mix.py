@@ -57,6 +57,8 @@ def patch_mix(
     """Mix grouped clouds and their images; shapes are kept: ``(B,G,K,3)``, ``(B,G,3)``, ``(B,3,S,S)``."""
     nb, ct, _ = swap_slots(neighborhood, center, generator)
     pairs = images.shape[0] // 2
+    if pairs == 0:  # a last batch of one sample: nothing to pair
+        return nb, ct, images
     a, b = images[0:2 * pairs:2], images[1:2 * pairs:2]
     mixed = images.clone()
     mixed[0:2 * pairs:2] = join_images(a, b)

@@ -257,10 +257,11 @@ def run_pretrain(
         train_set.preload_views(plan.num_workers)  # decoded once, shared by the forked workers
     params = [p for m in built.trained.values() for p in m.parameters()]
     optimizer = plan.adamw(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+    # every sample every epoch, the short last batch included (the official loader's default drop_last=False)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
                         generator=torch.Generator().manual_seed(cfg.seed), **plan.loader_options())
     if len(loader) == 0:
-        raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
+        raise PointSDError("the pre-training set is empty")
     wrapped, optimizer, loader = accelerator.prepare(built.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_epochs * steps, cfg.epochs * steps)
