@@ -92,7 +92,7 @@ def test_stage2_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
     teacher = Stage2Teacher(Stage1Model(TINY, sd.unet), sd.noise_scheduler)
     student = Stage2Student(TINY, teacher.target_dim, RESAMPLER)
     batch = _batch()
-    losses = _overfit(lambda: stage2_loss(student, teacher, sd.vae, batch, 0.5), list(student.parameters()))
+    losses = _overfit(lambda: stage2_loss(student, teacher, sd.vae, batch, NoiseConfig(mix_prob=0.5)), list(student.parameters()))
     assert losses[-1] < 0.8 * losses[0], losses
 
 

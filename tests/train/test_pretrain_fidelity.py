@@ -1,0 +1,132 @@
+"""Pre-training as the official code computes it (docs/FIDELITY.md), and its named variants:
+
+- FPS of pre-training starts at a random point of each cloud;
+- stage 2 ``per_encoder``: teacher and student each group the cloud and draw their own patch mix, only
+  the (mixed) image is shared; ``shared``: one grouping and one mix for both;
+- the dataset takes the first ``npoints`` stored points, shuffled (``first``) or a random subset (``whole``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pointsd.train.pretrain as pretrain
+from pointsd.data.normalize import pc_normalize
+from pointsd.data.render import view_name
+from pointsd.data.shapenet55 import subset_indices
+from pointsd.data.ulip_renders import ShapeNet55Pretrain
+from pointsd.diffusion.resampler import ResamplerConfig
+from pointsd.diffusion.stable_diffusion import load_stable_diffusion, write_tiny_sd
+from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
+from pointsd.diffusion.teacher import Stage2Teacher
+from pointsd.models.backbone import PointTransformer
+from pointsd.models.config import BackboneConfig
+from pointsd.train.pretrain import NoiseConfig, group_random_start, stage2_loss
+
+TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
+                      drop_path_rate=0.0)
+RESAMPLER = ResamplerConfig(dim=32, depth=1, dim_head=16, heads=2, ff_mult=2)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory):
+    sd = load_stable_diffusion(write_tiny_sd(tmp_path_factory.mktemp("sd") / "sd-tiny"))
+    torch.manual_seed(0)
+    teacher = Stage2Teacher(Stage1Model(TINY, sd.unet), sd.noise_scheduler)
+    return sd, teacher, Stage2Student(TINY, teacher.target_dim, RESAMPLER)
+
+
+def _record_stage2(models, monkeypatch: pytest.MonkeyPatch, grouping: str, mix_prob: float) -> dict:
+    """Run one ``stage2_loss``; return the centers each encoder got and the images encoded."""
+    sd, teacher, student = models
+    seen: dict = {"images": []}
+    real_latents = pretrain.batch_latents
+
+    def latents(vae, images, *args):
+        seen["images"].append(images.clone())
+        return real_latents(vae, images, *args)
+
+    monkeypatch.setattr(pretrain, "batch_latents", latents)
+    hooks = [m.register_forward_hook(lambda _m, args, _out, key=key: seen.setdefault(key, args[1].clone()))
+             for m, key in ((teacher, "teacher"), (student, "student"))]
+    g = torch.Generator().manual_seed(0)
+    batch = {"points": torch.rand(4, 64, 3, generator=g) - 0.5, "image": torch.rand(4, 3, 32, 32, generator=g) * 2 - 1}
+    try:
+        torch.manual_seed(3)
+        stage2_loss(student, teacher, sd.vae, batch, NoiseConfig(mix_prob=mix_prob), grouping=grouping)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    seen["batch"] = batch
+    return seen
+
+
+def _is_subset_of_cloud(center: torch.Tensor, points: torch.Tensor) -> bool:
+    return bool(((center[:, :, None] - points[:, None]) ** 2).sum(-1).min(-1).values.max() < 1e-12)
+
+
+def test_pretraining_fps_starts_at_a_random_point() -> None:
+    model = PointTransformer(TINY)
+    points = torch.rand(2, 64, 3)
+    starts = set()
+    for seed in range(6):
+        torch.manual_seed(seed)
+        _, center = group_random_start(model, points)
+        assert _is_subset_of_cloud(center, points)
+        starts.add(tuple(center[0, 0].tolist()))
+    assert len(starts) > 1  # not always the first point
+    _, plain = model.group(points)
+    assert torch.equal(plain[:, 0], points[:, 0])  # the backbone's own FPS (downstream) starts at the first point
+
+
+def test_stage2_each_encoder_groups_and_mixes_itself(models, monkeypatch: pytest.MonkeyPatch) -> None:
+    for mix_prob in (0.0, 1.0):
+        seen = _record_stage2(models, monkeypatch, "per_encoder", mix_prob)
+        assert len(seen["images"]) == 1  # one (mixed) image for both encoders
+        assert not torch.equal(seen["teacher"], seen["student"])  # own FPS start (and own patch mix)
+        if mix_prob == 0.0:
+            for enc in ("teacher", "student"):
+                assert _is_subset_of_cloud(seen[enc], seen["batch"]["points"])
+        else:  # mixed: some of each cloud's centers come from its partner
+            assert not _is_subset_of_cloud(seen["student"], seen["batch"]["points"])
+            assert not _is_subset_of_cloud(seen["teacher"], seen["batch"]["points"])
+            assert not torch.equal(seen["images"][0], seen["batch"]["image"])
+
+
+def test_stage2_shared_grouping_feeds_one_grouping_to_both(models, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _record_stage2(models, monkeypatch, "shared", 1.0)
+    assert torch.equal(seen["teacher"], seen["student"])
+
+
+def test_first_subset_is_a_shuffle_of_the_first_points() -> None:
+    torch.manual_seed(0)
+    first = subset_indices(8192, 1024, "first")
+    assert sorted(first.tolist()) == list(range(1024)) and not np.array_equal(first, np.arange(1024))
+    assert np.array_equal(subset_indices(1024, 1024, "first"), np.arange(1024))  # all points: stored order
+    whole = subset_indices(8192, 1024, "whole")
+    assert len(set(whole.tolist())) == 1024 and whole.max() >= 1024
+
+
+def test_pretrain_dataset_uses_the_first_points(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    cloud = np.concatenate([rng.random((32, 3)), rng.random((96, 3)) + 5.0]).astype(np.float32)
+    shape_id = "02691156-abc"
+    (tmp_path / "ShapeNet55-34" / "shapenet_pc").mkdir(parents=True)
+    (tmp_path / "ShapeNet55-34" / "ShapeNet-55").mkdir()
+    np.save(tmp_path / "ShapeNet55-34" / "shapenet_pc" / f"{shape_id}.npy", cloud)
+    (tmp_path / "ShapeNet55-34" / "ShapeNet-55" / "train.txt").write_text(f"{shape_id}.npy\n")
+    (tmp_path / "renders" / shape_id).mkdir(parents=True)
+    Image.new("RGBA", (16, 16), (255, 0, 0, 255)).save(tmp_path / "renders" / shape_id / view_name(shape_id, 0))
+    args = (tmp_path / "ShapeNet55-34", tmp_path / "renders", "train", 32, 16, 0, False)
+    torch.manual_seed(0)
+    points = ShapeNet55Pretrain(*args, subset="first")[0]["points"].numpy()
+    expected = pc_normalize(cloud[:32])
+    assert np.allclose(np.sort(points, axis=0), np.sort(expected, axis=0), atol=1e-6)
+    assert not np.allclose(points, expected)  # shuffled
+    whole = ShapeNet55Pretrain(*args, subset="whole")[0]["points"].numpy()
+    assert not np.allclose(np.sort(whole, axis=0), np.sort(expected, axis=0), atol=1e-3)
