@@ -130,3 +130,60 @@ def test_pretrain_dataset_uses_the_first_points(tmp_path: Path) -> None:
     assert not np.allclose(points, expected)  # shuffled
     whole = ShapeNet55Pretrain(*args, subset="whole")[0]["points"].numpy()
     assert not np.allclose(np.sort(whole, axis=0), np.sort(expected, axis=0), atol=1e-3)
+
+
+def test_stage1_noise_timesteps_and_latent_scaling(models, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage 1: t ~ U[500, 1000) per sample, the scheduler's add_noise of the VAE latent × scaling_factor,
+    loss = MSE(predicted noise, ε)."""
+    sd, _, _ = models
+    torch.manual_seed(0)
+    model = Stage1Model(TINY, sd.unet)
+    seen: dict = {}
+    real_add_noise = sd.noise_scheduler.add_noise
+
+    def add_noise(latents, eps, t):
+        seen.update(latents=latents, eps=eps, t=t)
+        return real_add_noise(latents, eps, t)
+
+    monkeypatch.setattr(sd.noise_scheduler, "add_noise", add_noise)
+    images = torch.rand(64, 3, 32, 32) * 2 - 1
+    batch = {"points": torch.rand(64, 64, 3) - 0.5, "image": images}
+    hook = model.register_forward_hook(lambda _m, args, out: seen.update(noisy=args[2], pred=out))
+    torch.manual_seed(1)
+    loss = pretrain.stage1_loss(model, sd.vae, sd.noise_scheduler, batch, NoiseConfig(mix_prob=0.0))
+    hook.remove()
+    assert seen["t"].min() >= 500 and seen["t"].max() < 1000 and len(set(seen["t"].tolist())) > 10
+    torch.manual_seed(2)
+    drawn = pretrain.encode_latents(sd.vae, images[:2])
+    torch.manual_seed(2)
+    with torch.no_grad():
+        sampled = sd.vae.encode(images[:2]).latent_dist.sample() * sd.vae.config.scaling_factor
+    assert torch.equal(drawn, sampled) and seen["latents"].shape == (64, 4, 4, 4)  # sampled latent × scaling
+    assert torch.equal(seen["noisy"], real_add_noise(seen["latents"], seen["eps"], seen["t"]))
+    assert torch.equal(loss, torch.nn.functional.mse_loss(seen["pred"], seen["eps"]))
+
+
+def test_what_each_stage_trains(tmp_path: Path) -> None:
+    """Stage 1 trains backbone, global projection and IP layers; stage 2 the fresh backbone and the resampler;
+    SD (and the stage-2 teacher) stay frozen."""
+    from pointsd.diffusion.stage_models import save_stage1
+    from pointsd.train.pretrain import PretrainConfig, build_models
+    from pointsd.train.probe import ProbeConfig
+    from pointsd.train.speed import plan_for
+
+    sd_dir = tmp_path / "sd"
+    write_tiny_sd(sd_dir)
+    base = dict(sd_dir=sd_dir, out_dir=tmp_path / "out", epochs=1, batch_size=2, lr=1e-3, warmup_epochs=0,
+                weight_decay=0.01, grad_clip=1.0, noise=NoiseConfig(), npoints=64, image_size=32, backbone=TINY,
+                resampler=RESAMPLER, probe=ProbeConfig(), probe_every=None, device="cpu")
+    plan = plan_for("exact", torch.device("cpu"))
+    one = build_models(PretrainConfig(stage=1, **base), plan, torch.device("cpu"))
+    assert set(one.trained) == {"backbone", "global_proj", "adapter_modules"}
+    trained = {id(p) for m in one.trained.values() for p in m.parameters()}
+    assert all(p.requires_grad == (id(p) in trained) for p in one.model.parameters())
+    assert not any(p.requires_grad for p in one.vae.parameters())
+    save_stage1(tmp_path / "s1", one.model, TINY)
+    two = build_models(PretrainConfig(stage=2, stage1_dir=tmp_path / "s1", **base), plan, torch.device("cpu"))
+    assert set(two.trained) == {"backbone", "resampler"}
+    assert all(p.requires_grad for p in two.model.parameters())
+    assert not any(p.requires_grad for p in two.teacher.parameters())
