@@ -187,3 +187,36 @@ def test_what_each_stage_trains(tmp_path: Path) -> None:
     assert set(two.trained) == {"backbone", "resampler"}
     assert all(p.requires_grad for p in two.model.parameters())
     assert not any(p.requires_grad for p in two.teacher.parameters())
+
+
+def test_optimiser_and_schedule_are_the_official_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AdamW (lr, betas (0.9, 0.999), weight decay, eps 1e-8) and a cosine schedule with warm-up epochs, stepped
+    once per batch over every batch (5 samples in batches of 2: 3 steps an epoch)."""
+    from pointsd.train.pretrain import PretrainConfig, run_pretrain
+    from pointsd.train.probe import ProbeConfig
+
+    captured: dict = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(accelerator, loop_cfg, *, optimizer, scheduler, **_kw):
+        captured.update(optimizer=optimizer, scheduler=scheduler)
+        raise Stop
+
+    monkeypatch.setattr(pretrain, "train", fake_train)
+    sd_dir = write_tiny_sd(tmp_path / "sd")
+    cfg = PretrainConfig(stage=1, sd_dir=sd_dir, out_dir=tmp_path / "out", epochs=4, batch_size=2, lr=1.25e-4,
+                         warmup_epochs=1, weight_decay=0.01, grad_clip=1.0, noise=NoiseConfig(), npoints=64,
+                         image_size=32, backbone=TINY, probe=ProbeConfig(), probe_every=None, device="cpu")
+    data = [{"points": torch.rand(64, 3), "image": torch.zeros(3, 32, 32)} for _ in range(5)]
+    with pytest.raises(Stop):
+        run_pretrain(cfg, data)
+    opt = captured["optimizer"]
+    assert isinstance(getattr(opt, "optimizer", opt), torch.optim.AdamW)
+    group = opt.param_groups[0]
+    assert (group["betas"], group["weight_decay"], group["eps"]) == ((0.9, 0.999), 0.01, 1e-8)
+    lambdas = getattr(captured["scheduler"], "scheduler", captured["scheduler"]).lr_lambdas[0]
+    warmup, total = 3, 12  # 1 warm-up epoch of 3 steps, 4 epochs
+    assert lambdas(0) == 0.0 and lambdas(warmup) == 1.0 and abs(lambdas(warmup // 2) - 1 / warmup) < 1e-9
+    assert abs(lambdas((warmup + total) // 2) - 0.5 * (1 + np.cos(np.pi * ((warmup + total) // 2 - warmup) / (total - warmup)))) < 1e-9
