@@ -17,5 +17,5 @@ def test_every_named_test_exists():
     for match in re.finditer(r"`(tests/[\w/]+\.py)?::(test_\w+)`", text):
         file = match.group(1) or file  # `::name` continues the file named before it
         source = (ROOT / file).read_text()
-        assert re.search(rf"^def {match.group(2)}\(", source, re.M), f"{file}::{match.group(2)} does not exist"
+        assert re.search(rf"^def {match.group(2)}\(", source, re.MULTILINE), f"{file}::{match.group(2)} does not exist"
     assert "docs/FIDELITY.md" in (ROOT / "README.md").read_text()

@@ -15,7 +15,6 @@ import pytest
 import torch
 from PIL import Image
 
-import pointsd.train.pretrain as pretrain
 from pointsd.data.normalize import pc_normalize
 from pointsd.data.render import view_name
 from pointsd.data.shapenet55 import subset_indices
@@ -26,6 +25,7 @@ from pointsd.diffusion.stage_models import Stage1Model, Stage2Student
 from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
+from pointsd.train import pretrain
 from pointsd.train.pretrain import NoiseConfig, group_random_start, stage2_loss
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
@@ -173,9 +173,10 @@ def test_what_each_stage_trains(tmp_path: Path) -> None:
 
     sd_dir = tmp_path / "sd"
     write_tiny_sd(sd_dir)
-    base = dict(sd_dir=sd_dir, out_dir=tmp_path / "out", epochs=1, batch_size=2, lr=1e-3, warmup_epochs=0,
-                weight_decay=0.01, grad_clip=1.0, noise=NoiseConfig(), npoints=64, image_size=32, backbone=TINY,
-                resampler=RESAMPLER, probe=ProbeConfig(), probe_every=None, device="cpu")
+    base = {"sd_dir": sd_dir, "out_dir": tmp_path / "out", "epochs": 1, "batch_size": 2, "lr": 1e-3,
+            "warmup_epochs": 0, "weight_decay": 0.01, "grad_clip": 1.0, "noise": NoiseConfig(), "npoints": 64,
+            "image_size": 32, "backbone": TINY, "resampler": RESAMPLER, "probe": ProbeConfig(), "probe_every": None,
+            "device": "cpu"}
     plan = plan_for("exact", torch.device("cpu"))
     one = build_models(PretrainConfig(stage=1, **base), plan, torch.device("cpu"))
     assert set(one.trained) == {"backbone", "global_proj", "adapter_modules"}
