@@ -17,10 +17,10 @@ mkdir -p "$OUT"
 
 PRETRAIN=(--data-root "$OUT/data" --renders "$OUT/renders" --sd "$OUT/sd-tiny" "${BACKBONE[@]}"
   --image-size 64 --batch-size 16 --lr 5e-4 --weight-decay 0.01 --grad-clip 1.0 --warmup-epochs 1
-  --mix-prob 0.5 --probe-every 500 --probe-points 1024 --max-steps-per-epoch 0 --device cpu --speed fast
+  --mix-prob 0.5 --mix-resize antialias --point-subset whole --probe-every 500 --probe-points 1024 --max-steps-per-epoch 0 --device cpu --speed fast
   --probe-policy honest --seed 0 --profile cpu-small --data-profile synthetic --no-progress)
 pointsd pretrain --stage 1 --out "$OUT/stage1" --epochs 4 "${PRETRAIN[@]}"
-pointsd pretrain --stage 2 --stage1 "$OUT/stage1" --out "$OUT/stage2" --epochs 2 "${PRETRAIN[@]}"
+pointsd pretrain --stage 2 --stage1 "$OUT/stage1" --out "$OUT/stage2" --epochs 2 --stage2-grouping shared "${PRETRAIN[@]}"
 
 pointsd finetune --task modelnet10 --data-root "$MN10" --out "$OUT/finetune" \
   --init "$OUT/stage2/ckpt-stage2.pt" --protocol honest --val-fraction 0.1 --seed 0 --device cpu --speed fast \

@@ -18,4 +18,4 @@ PARTSEG = [*RUN, *BACKBONE, "--protocol", "paper", "--epochs", "1", "--batch-siz
            "--augment", "scale_translate"]
 PRETRAIN = [*RUN, *BACKBONE, "--epochs", "1", "--batch-size", "4", "--lr", "1.25e-4", "--weight-decay", "0.01",
             "--warmup-epochs", "0", "--grad-clip", "1.0", "--npoints", "64", "--image-size", "32", "--mix-prob", "0.5",
-            "--probe-every", "0", "--probe-points", "64", "--max-steps-per-epoch", "2"]
+            "--mix-resize", "nearest", "--point-subset", "first", "--probe-every", "0", "--probe-points", "64", "--max-steps-per-epoch", "2"]

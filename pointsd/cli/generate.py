@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--renders", type=Path, default=None, help="ULIP renders folder (paired images for the grid)")
     p.add_argument("--view", type=int, default=0)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--backbone-config", type=Path, default=None,
+                   help="backbone_config.json for a stage-1 folder without one (an official folder of other sizes; "
+                        "default: the folder's own, else the SPEC §1 sizes)")
     setting(p, "--npoints", type=positive_int)
     setting(p, "--image-size", type=positive_int)
     setting(p, "--steps", type=positive_int, help="sampling steps")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         load_render,
         read_points_file,
     )
-    from pointsd.diffusion.stage_models import read_backbone_config
+    from pointsd.diffusion.stage_models import read_backbone_config, read_backbone_config_file
     from pointsd.errors import PointSDError
     from pointsd.models.config import BackboneConfig
     from pointsd.utils import atomic
@@ -58,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if any(len(c) < args.npoints for c in clouds):
         raise PointSDError(f"a cloud has fewer than --npoints {args.npoints} points")
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
-    pipe, stage1 = load_point_pipeline(args.sd, args.stage1, read_backbone_config(args.stage1, BackboneConfig()),
-                                       args.scheduler)
+    sizes = read_backbone_config_file(args.backbone_config) if args.backbone_config else BackboneConfig()
+    pipe, stage1 = load_point_pipeline(args.sd, args.stage1, read_backbone_config(args.stage1, sizes), args.scheduler)
     pipe.to(device)
     points = torch.from_numpy(np.stack([pc_normalize(c) for c in clouds])).to(device)
     points = ops.gather(points, ops.furthest_point_sample(points.contiguous(), args.npoints))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
 from pointsd.cli._defaults import add_params_flags, setting
-from pointsd.train.presets import PROTOCOLS
+from pointsd.errors import PointSDError
+from pointsd.train.presets import MIX_RESIZES, POINT_SUBSETS, PROTOCOLS, STAGE2_GROUPINGS
 from pointsd.utils.arg_types import non_negative_float, non_negative_int, positive_int
 
 
@@ -39,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     setting(p, "--t-min", type=non_negative_int)
     setting(p, "--t-max", type=positive_int)
     setting(p, "--mix-prob", type=non_negative_float)
+    setting(p, "--mix-resize", choices=MIX_RESIZES, help="patch mix: resize of the joined image (official: nearest)")
+    setting(p, "--point-subset", choices=POINT_SUBSETS,
+            help="first: the first NPOINTS stored points, shuffled (official); whole: a random NPOINTS of all")
+    p.add_argument("--stage2-grouping", choices=STAGE2_GROUPINGS, default=None,
+                   help="stage 2 (required there): per_encoder = teacher and student group and mix the cloud "
+                        "each (official); shared = one grouping and mix for both")
     add_backbone_flags(p)
     setting(p, "--resampler-dim", type=positive_int)
     setting(p, "--resampler-depth", type=positive_int)
@@ -65,12 +72,15 @@ def run(args: argparse.Namespace) -> int:
     from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
     from pointsd.train.probe import ProbeConfig
 
+    if args.stage == 2 and args.stage2_grouping is None:
+        raise PointSDError("stage 2 needs --stage2-grouping (params.yaml pretrain.stage2_grouping)")
     cfg = PretrainConfig(
         stage=args.stage, sd_dir=args.sd, out_dir=args.out, data_root=args.data_root, render_root=args.renders,
         stage1_dir=args.stage1, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
         grad_accum=args.grad_accum, npoints=args.npoints, image_size=args.image_size, view=args.view,
-        noise=NoiseConfig(t_min=args.t_min, t_max=args.t_max, mix_prob=args.mix_prob),
+        noise=NoiseConfig(t_min=args.t_min, t_max=args.t_max, mix_prob=args.mix_prob, mix_resize=args.mix_resize),
+        point_subset=args.point_subset, stage2_grouping=args.stage2_grouping or "per_encoder",
         backbone=backbone_from_args(args),
         resampler=ResamplerConfig(dim=args.resampler_dim, depth=args.resampler_depth,
                                   dim_head=args.resampler_dim_head, heads=args.resampler_heads,

@@ -11,6 +11,7 @@ import numpy as np
 from pointsd.data.normalize import check_points, pc_normalize
 from pointsd.data.paths import SHAPENET55, dataset_dir, require_file
 from pointsd.errors import PointSDError
+from pointsd.train.presets import POINT_SUBSETS
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +41,22 @@ def read_split(pc_root: str | os.PathLike, split: str) -> list[str]:
     if not ids:
         raise PointSDError(f"{path}: empty split list")
     return ids
+
+
+def subset_indices(n_stored: int, npoints: int, mode: str) -> np.ndarray:
+    """Indices ``(npoints,)`` into a cloud of ``n_stored`` points, drawn with torch's RNG as ``mode`` says
+    (:data:`pointsd.train.presets.POINT_SUBSETS`): ``first`` = the first ``npoints`` stored points in a random
+    order (official ``PretrainDataset``; the stored order when ``npoints == n_stored``), ``whole`` = a random
+    ``npoints`` of all stored points."""
+    import torch
+
+    if npoints > n_stored:
+        raise PointSDError(f"{n_stored} points stored, fewer than npoints={npoints}")
+    if mode == "first":
+        return torch.randperm(npoints).numpy() if npoints < n_stored else np.arange(n_stored)
+    if mode == "whole":
+        return torch.randperm(n_stored)[:npoints].numpy()
+    raise PointSDError(f"point subset must be one of {POINT_SUBSETS}, got {mode!r}")
 
 
 def load_cloud(path: str | os.PathLike, n_points: int | None = None) -> np.ndarray:

@@ -79,11 +79,12 @@ def shift(points: torch.Tensor, amount: float = 0.1, generator: torch.Generator 
 
 
 def rotation_matrix_y(angles: torch.Tensor) -> torch.Tensor:
-    """Rotations about the up (y) axis. ``angles (B,)`` radians → ``(B,3,3)``, applied as ``p @ R``."""
+    """Rotations about the up (y) axis, ``[[c,0,s],[0,1,0],[-s,0,c]]`` (the official PointSD and Point-MAE
+    sign). ``angles (B,)`` radians → ``(B,3,3)``, applied as ``p @ R``."""
     c, s = torch.cos(angles), torch.sin(angles)
     z, o = torch.zeros_like(c), torch.ones_like(c)
-    return torch.stack([torch.stack([c, z, -s], -1), torch.stack([z, o, z], -1),
-                        torch.stack([s, z, c], -1)], -2)
+    return torch.stack([torch.stack([c, z, s], -1), torch.stack([z, o, z], -1),
+                        torch.stack([-s, z, c], -1)], -2)
 
 
 def rotate_up(points: torch.Tensor, generator: torch.Generator | None = None,
@@ -93,24 +94,25 @@ def rotate_up(points: torch.Tensor, generator: torch.Generator | None = None,
     return points @ rotation_matrix_y(angles)
 
 
-def rotate_perturbation(points: torch.Tensor, sigma: float = 0.06, clip: float = 0.18,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """Small random rotation: per-axis angles ``clip(N(0,sigma), -clip, clip)``, composed Rz·Ry·Rx."""
-    B = points.shape[0]
-    a = (torch.randn((B, 3), generator=generator, dtype=torch.float64,
-                     device=draw_device(points, generator)) * sigma).clamp(-clip, clip)
-    a = a.to(device=points.device, dtype=points.dtype)
-    c, s = torch.cos(a), torch.sin(a)
-    z, o = torch.zeros(B, dtype=points.dtype, device=points.device), torch.ones(B, dtype=points.dtype,
-                                                                                device=points.device)
+def perturbation_matrix(angles: torch.Tensor) -> torch.Tensor:
+    """``angles (B,3)`` about x, y, z → ``Rz·Ry·Rx`` ``(B,3,3)``, applied as ``p @ R`` (official PointSD)."""
+    c, s = torch.cos(angles), torch.sin(angles)
+    z, o = torch.zeros_like(c[:, 0]), torch.ones_like(c[:, 0])
     rx = torch.stack([torch.stack([o, z, z], -1), torch.stack([z, c[:, 0], -s[:, 0]], -1),
                       torch.stack([z, s[:, 0], c[:, 0]], -1)], -2)
     ry = torch.stack([torch.stack([c[:, 1], z, s[:, 1]], -1), torch.stack([z, o, z], -1),
                       torch.stack([-s[:, 1], z, c[:, 1]], -1)], -2)
     rz = torch.stack([torch.stack([c[:, 2], -s[:, 2], z], -1), torch.stack([s[:, 2], c[:, 2], z], -1),
                       torch.stack([z, z, o], -1)], -2)
-    rot = rz @ ry @ rx
-    return points @ rot.transpose(1, 2)
+    return rz @ ry @ rx
+
+
+def rotate_perturbation(points: torch.Tensor, sigma: float = 0.06, clip: float = 0.18,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Small random rotation: per-axis angles ``clip(N(0,sigma), -clip, clip)``, ``p @ (Rz·Ry·Rx)``."""
+    a = (torch.randn((points.shape[0], 3), generator=generator, dtype=torch.float64,
+                     device=draw_device(points, generator)) * sigma).clamp(-clip, clip)
+    return points @ perturbation_matrix(a.to(device=points.device, dtype=points.dtype))
 
 
 def random_point_dropout(points: torch.Tensor, max_ratio: float = 0.875,

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from pointsd.data.normalize import pc_normalize
 from pointsd.data.paths import ULIP_RENDERS, dataset_dir
 from pointsd.data.render import view_name
-from pointsd.data.shapenet55 import load_cloud, npy_folder, read_split, split_file
+from pointsd.data.shapenet55 import load_cloud, npy_folder, read_split, split_file, subset_indices
 from pointsd.data.transforms import pretrain_augment
 from pointsd.errors import PointSDError
 from pointsd.utils.data_record import Sources
@@ -48,15 +48,18 @@ class ShapeNet55Pretrain(Dataset):
     """→ dict ``points (npoints,3)`` float32 (unit sphere, augmented when ``augment``), ``image (3,S,S)``
     in [-1,1], ``index`` (int), ``flip`` (bool: the image is mirrored), ``id``.
 
-    ``view`` is the ULIP view index (azimuth ``view*12`` degrees). Every listed shape must have its
+    ``view`` is the ULIP view index (azimuth ``view*12`` degrees). ``subset``: which stored points a sample
+    uses (:data:`pointsd.train.presets.POINT_SUBSETS`; official ``first``). Every listed shape must have its
     cloud and its view image; a missing one is reported at construction, naming the file. Decoded
     images are kept in memory (``(S,S,3)`` uint8 per shape): decoded on first use by each process, or
     all at once by :meth:`preload_views` before data-loader workers start (they then share them).
     """
 
     def __init__(self, pc_root: str | os.PathLike, render_root: str | os.PathLike, split: str,
-                 npoints: int = 1024, image_size: int = 64, view: int = 0, augment: bool = True) -> None:
+                 npoints: int = 1024, image_size: int = 64, view: int = 0, augment: bool = True,
+                 subset: str = "first") -> None:
         self.npy = npy_folder(pc_root)
+        self.subset = subset
         self.renders = render_folder(render_root)
         self.ids = read_split(pc_root, split)
         self.split_file = split_file(pc_root, split)
@@ -96,10 +99,12 @@ class ShapeNet55Pretrain(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str | int | bool]:
         shape_id = self.ids[index]
-        cloud = load_cloud(self.npy / f"{shape_id}.npy")
-        if len(cloud) < self.npoints:
-            raise PointSDError(f"{self.npy / f'{shape_id}.npy'}: {len(cloud)} points, fewer than npoints={self.npoints}")
-        choice = torch.randperm(len(cloud))[: self.npoints].numpy()
+        path = self.npy / f"{shape_id}.npy"
+        cloud = load_cloud(path)
+        try:
+            choice = subset_indices(len(cloud), self.npoints, self.subset)
+        except PointSDError as err:
+            raise PointSDError(f"{path}: {err}") from err
         points = torch.from_numpy(pc_normalize(cloud[choice]))
         flip = False
         if self.augment:

@@ -1,10 +1,11 @@
 """Point-cloud conditioning of the UNet (SPEC §2–§3).
 
 - :class:`GlobalProjection`: backbone global feature ``(B, G)`` → 4 point tokens ``(B, 4, X)``
-  (``X`` = UNet cross-attention width), official IP-Adapter ``ImageProjModel`` layout (``proj``, ``norm``).
+  (``X`` = UNet cross-attention width), the keys of the official ``PCProjModel`` (``proj``, ``norm``).
 - :func:`install_ip_adapter`: diffusers' ``IPAdapterAttnProcessor2_0`` on every cross-attention layer,
-  ``to_k_ip``/``to_v_ip`` initialised from ``to_k``/``to_v``; returns the official ``adapter_modules``
-  ModuleList over ``unet.attn_processors.values()`` (keys ``"{index}.to_k_ip.0.weight"``).
+  ``to_k_ip``/``to_v_ip`` initialised from ``to_k``/``to_v``; returns the ``adapter_modules`` ModuleList
+  over ``unet.attn_processors.values()`` (the official indices; diffusers' keys ``"{index}.to_k_ip.0.weight"``,
+  written with the official ``"{index}.to_k_ip.weight"`` by :func:`pointsd.diffusion.stage_models.save_stage1`).
 - :func:`point_encoder_states`: the non-deprecated encoder states ``(zero text, [point tokens])``.
 """
 

@@ -1,8 +1,9 @@
 """The stage-2 student head (SPEC §3): diffusers' Perceiver resampler with one query.
 
 ``IPAdapterPlusImageProjection`` maps the backbone's global feature ``(B, 1, 2D)`` to the teacher's
-width ``(B, 1, C)`` through ``depth`` Perceiver blocks and a final LayerNorm; its state dict is the
-official ``resampler.pt`` layout.
+width ``(B, 1, C)`` through ``depth`` Perceiver blocks and a final LayerNorm. It computes what the
+official ``resampler.py`` computes (which fuses ``to_k``/``to_v`` into one ``to_kv``); its state dict,
+saved as ``resampler.pt``, is this project's own file: the official script does not save its resampler.
 """
 
 from __future__ import annotations

@@ -1,17 +1,23 @@
-"""The pre-training models and their checkpoint files (official layout).
+"""The pre-training models and their checkpoint files.
 
 - :class:`Stage1Model`: point backbone → :class:`GlobalProjection` → IP-adapter UNet (SPEC §2).
 - :class:`Stage2Student`: fresh backbone → Perceiver resampler (SPEC §3); its teacher is
   :class:`pointsd.diffusion.teacher.Stage2Teacher`.
 
-Files in a pre-training folder: ``ckpt-stage{1,2}.pt`` (backbone state dict), ``global_proj_model.pt``,
-``adapter_modules.pt`` (stage 1), ``resampler.pt`` (stage 2), each with a ``.safetensors`` twin, and
-``backbone_config.json`` (the backbone's constructor arguments).
+Stage-1 files as the official ``train_pointsd.py`` writes them (plain state dicts, same keys):
+``ckpt-stage1.pt`` (backbone), ``global_proj_model.pt`` (``proj``, ``norm``) and ``adapter_modules.pt``
+(``{i}.to_k_ip.weight``, ``{i}.to_v_ip.weight``, ``i`` the index in ``unet.attn_processors``); an official
+stage-1 folder (those three files only) loads here, and so do this project's older folders, whose
+adapter keys are diffusers' ``{i}.to_k_ip.0.weight``. This project adds a ``.safetensors`` twin of each
+file and ``backbone_config.json`` (the backbone's constructor arguments). Stage 2 writes ``ckpt-stage2.pt``
+(the official name and layout) and ``resampler.pt``, this project's own file: the official script does
+not save its resampler.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -30,6 +36,10 @@ from pointsd.utils import atomic, json_io
 
 STAGE1_FILES = ("ckpt-stage1.pt", "global_proj_model.pt", "adapter_modules.pt")
 BACKBONE_CONFIG = "backbone_config.json"
+#: diffusers' IP-adapter processors hold ``to_k_ip``/``to_v_ip`` in a ModuleList (``.0.``); the official
+#: processors hold a plain Linear.
+_DIFFUSERS_IP_KEY = re.compile(r"^(\d+)\.(to_[kv]_ip)\.0\.weight$")
+_OFFICIAL_IP_KEY = re.compile(r"^(\d+)\.(to_[kv]_ip)\.weight$")
 
 
 class Stage1Model(nn.Module):
@@ -45,7 +55,8 @@ class Stage1Model(nn.Module):
         self.unet = unet
 
     def adapter_modules(self) -> nn.ModuleList:
-        """The IP-adapter processors in ``unet.attn_processors`` order (official ``adapter_modules`` layout)."""
+        """The IP-adapter processors in ``unet.attn_processors`` order (the official indices); their state
+        dict has diffusers' keys, :func:`official_adapter_state` gives the official ones."""
         return nn.ModuleList(self.unet.attn_processors.values())
 
     def point_tokens(self, neighborhood: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
@@ -83,12 +94,25 @@ def save_safetensors(path: Path, state: dict[str, torch.Tensor]) -> None:
         save_file(state, str(tmp))
 
 
+def official_adapter_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``adapter_modules`` state dict, diffusers' keys ``{i}.to_k_ip.0.weight`` → official ``{i}.to_k_ip.weight``
+    (order kept; other keys unchanged)."""
+    return {_DIFFUSERS_IP_KEY.sub(r"\1.\2.weight", key): value for key, value in state.items()}
+
+
+def diffusers_adapter_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An ``adapter_modules.pt`` in either layout (official, or this project's older diffusers keys) → the keys
+    of :meth:`Stage1Model.adapter_modules`."""
+    return {_OFFICIAL_IP_KEY.sub(r"\1.\2.0.weight", key): value for key, value in state.items()}
+
+
 def save_stage1(out_dir: Path, model: Stage1Model, backbone_cfg: BackboneConfig) -> None:
-    """Write ``ckpt-stage1.pt``, ``global_proj_model.pt``, ``adapter_modules.pt`` (+ safetensors) and the config."""
+    """Write ``ckpt-stage1.pt``, ``global_proj_model.pt``, ``adapter_modules.pt`` in the official key layout
+    (+ safetensors twins) and the backbone config."""
     out_dir.mkdir(parents=True, exist_ok=True)
     save_backbone(model.backbone, out_dir / "ckpt-stage1.pt")
     save_safetensors(out_dir / "global_proj_model.pt", model.global_proj.state_dict())
-    save_safetensors(out_dir / "adapter_modules.pt", model.adapter_modules().state_dict())
+    save_safetensors(out_dir / "adapter_modules.pt", official_adapter_state(model.adapter_modules().state_dict()))
     json_io.write_json(out_dir / BACKBONE_CONFIG, asdict(backbone_cfg))
 
 
@@ -107,6 +131,12 @@ def read_backbone_config(stage_dir: str | os.PathLike, default: BackboneConfig |
         if default is None:
             raise PointSDError(f"{path} is missing; give the backbone sizes explicitly")
         return default
+    return read_backbone_config_file(path)
+
+
+def read_backbone_config_file(path: str | os.PathLike) -> BackboneConfig:
+    """A ``backbone_config.json`` file → :class:`BackboneConfig` (unknown keys ignored)."""
+    path = Path(path)
     try:
         raw = json_io.read_json(path, "backbone config")
         names = {f.name for f in fields(BackboneConfig)}
@@ -116,7 +146,7 @@ def read_backbone_config(stage_dir: str | os.PathLike, default: BackboneConfig |
 
 
 def load_stage1(stage1_dir: str | os.PathLike, unet: UNet2DConditionModel, backbone_cfg: BackboneConfig) -> Stage1Model:
-    """Rebuild a :class:`Stage1Model` on ``unet`` from the official stage-1 files in ``stage1_dir``."""
+    """Rebuild a :class:`Stage1Model` on ``unet`` from the stage-1 files in ``stage1_dir`` (official or ours)."""
     root = Path(stage1_dir)
     for name in STAGE1_FILES:
         if not (root / name).is_file():
@@ -128,7 +158,8 @@ def load_stage1(stage1_dir: str | os.PathLike, unet: UNet2DConditionModel, backb
     for name, module in (("global_proj_model.pt", model.global_proj), ("adapter_modules.pt", model.adapter_modules())):
         path = root / name
         try:
-            module.load_state_dict(load_state_file(path))
+            state = load_state_file(path)
+            module.load_state_dict(diffusers_adapter_state(state) if name == "adapter_modules.pt" else state)
         except RuntimeError as err:
             first = str(err).strip().splitlines()[0]
             raise PointSDError(f"{path} does not fit the stage-1 model: {first}") from err

@@ -1,5 +1,9 @@
 """The stage-2 teacher (SPEC §3): a frozen stage-1 model whose target is the output of the UNet's
-last down block for clean latents at t = 0.
+last down block for the image latent noised to t = 0.
+
+As in the official ``train_pointsd.py``, the latent goes through the scheduler's ``add_noise`` at
+timestep 0 with a fresh ε on every call (``sqrt(ᾱ_0)·z + sqrt(1-ᾱ_0)·ε``, ≈ ``0.99958·z + 0.0292·ε``
+for SD v1.5); it is not used clean.
 
 Two modes give the same target: ``down`` runs only the down path (``conv_in``, time embedding, down
 blocks), skipping the mid block and the up path the target does not depend on; ``full`` runs the
@@ -12,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers import UNet2DConditionModel
+from diffusers import DDPMScheduler, UNet2DConditionModel
 from torch import nn
 
 from pointsd.diffusion.point_conditioning import point_encoder_states
@@ -23,13 +27,15 @@ TEACHER_MODES = ("down", "full")
 
 
 class Stage2Teacher(nn.Module):
-    """Frozen stage-1 model; :meth:`forward` gives the last-down-block feature of clean latents at t = 0."""
+    """Frozen stage-1 model; :meth:`forward` gives the last-down-block feature of latents noised to t = 0."""
 
-    def __init__(self, stage1: Stage1Model, mode: str = "down") -> None:
+    def __init__(self, stage1: Stage1Model, noise_scheduler: DDPMScheduler, mode: str = "down") -> None:
+        """``noise_scheduler``: the SD scheduler whose ``add_noise`` noises the latent to t = 0."""
         super().__init__()
         if mode not in TEACHER_MODES:
             raise PointSDError(f"teacher mode must be one of {TEACHER_MODES}, got {mode!r}")
         self.stage1 = stage1.requires_grad_(False).eval()
+        self.noise_scheduler = noise_scheduler
         self.mode = mode
 
     @property
@@ -42,9 +48,11 @@ class Stage2Teacher(nn.Module):
 
     @torch.no_grad()
     def forward(self, neighborhood: torch.Tensor, center: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Clean ``latents (B,4,h,w)`` → target ``(B, C)``; ``full`` runs the whole UNet and hooks the block."""
+        """Clean ``latents (B,4,h,w)`` → target ``(B, C)`` of the latents noised to t = 0 (fresh ε);
+        ``full`` runs the whole UNet and hooks the block."""
         states = point_encoder_states(self.stage1.point_tokens(neighborhood, center))
         timesteps = torch.zeros(latents.shape[0], dtype=torch.long, device=latents.device)
+        latents = self.noise_scheduler.add_noise(latents, torch.randn_like(latents), timesteps)
         unet = self.stage1.unet
         if self.mode == "down":
             return down_path_feature(unet, latents, timesteps, states)

@@ -3,6 +3,10 @@
 Parameter names match the public checkpoints (PointSD ``ckpt-stage2.pt``, Point-MAE), so they
 load without renaming: ``encoder.*``, ``reduce_dim.*``, ``cls_token``, ``cls_pos``,
 ``pos_embed.*``, ``blocks.blocks.{i}.*``, ``norm.*``.
+
+Every layer starts at PyTorch's default initialisation, ``cls_token`` at 0 and ``cls_pos`` ~ N(0, 1), as
+in the official PointSD pre-training (``pointbert/point_encoder.py``) and Point-MAE's segmentation
+trunk; the classifier applies Point-MAE's truncated-normal init itself (:func:`point_mae_init_`).
 """
 
 from __future__ import annotations
@@ -157,7 +161,6 @@ class PatchTransformer(nn.Module):
         self.pos_embed = nn.Sequential(nn.Linear(3, 128), nn.GELU(), nn.Linear(128, config.trans_dim))
         self.blocks = TransformerEncoder(config.trans_dim, config.depth, config.num_heads, config.drop_path_rate)
         self.norm = nn.LayerNorm(config.trans_dim)
-        self.apply(init_weights)
 
     def group(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``points (B,N,3)`` → ``neighborhood (B,G,K,3)``, ``center (B,G,3)``."""
@@ -180,8 +183,6 @@ class PointTransformer(PatchTransformer):
         trans_dim = self.trans_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, trans_dim))
         self.cls_pos = nn.Parameter(torch.randn(1, 1, trans_dim))
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        nn.init.trunc_normal_(self.cls_pos, std=0.02)
 
     @property
     def global_dim(self) -> int:
@@ -206,6 +207,16 @@ class PointTransformer(PatchTransformer):
         x, _ = self.encode(neighborhood, center)
         global_feature = torch.cat([x[:, 0], x[:, 1:].max(dim=1).values], dim=-1)
         return global_feature, x
+
+
+def point_mae_init_(model: nn.Module) -> None:
+    """Point-MAE's from-scratch initialisation of a trunk (its fine-tuning models): :func:`init_weights` on
+    every layer and truncated normal (std 0.02) ``cls_token`` / ``cls_pos`` when present. PointSD's
+    pre-training does not call it: its backbone starts at PyTorch's default (SPEC §1)."""
+    model.apply(init_weights)
+    for name in ("cls_token", "cls_pos"):
+        if isinstance(getattr(model, name, None), nn.Parameter):
+            nn.init.trunc_normal_(getattr(model, name), std=0.02)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pointsd.models.backbone import PointTransformer, init_weights
+from pointsd.models.backbone import PointTransformer, init_weights, point_mae_init_
 from pointsd.models.config import BackboneConfig
 
 
@@ -39,6 +39,7 @@ class PointTransformerClassifier(PointTransformer):
     def __init__(self, cls_dim: int, config: BackboneConfig | None = None) -> None:
         """``cls_dim`` classes on a backbone of ``config`` (default SPEC §1)."""
         super().__init__(config)
+        point_mae_init_(self)  # Point-MAE's fine-tuning model (the backbone weights of a checkpoint replace it)
         self.cls_dim = cls_dim
         self.cls_head_finetune = classification_head(self.global_dim, cls_dim)
         self.cls_head_finetune.apply(init_weights)

@@ -9,6 +9,10 @@ AUGMENTS = ("scale_translate", "scale_rotate", "none")
 OPTIMIZERS = ("sgd", "adamw")
 SPEEDS = ("fast", "exact")  # pointsd.train.speed
 PRECISIONS = ("auto", "no", "bf16", "fp16")  # --mixed-precision; auto: the speed mode's choice
+# Pre-training variants (params.yaml `pretrain`; the first of each is the official code's behaviour):
+POINT_SUBSETS = ("first", "whole")  # the first npoints stored points, shuffled | a random npoints of all
+MIX_RESIZES = ("nearest", "antialias")  # patch mix: the joined image resized back (F.interpolate default | bicubic+AA)
+STAGE2_GROUPINGS = ("per_encoder", "shared")  # stage 2: teacher and student group and mix each | one for both
 SCANOBJECTNN_NAMES = (
     "bag", "bin", "box", "cabinet", "chair", "desk", "display", "door", "shelf", "table", "bed",
     "pillow", "sink", "sofa", "toilet",

@@ -37,7 +37,8 @@ from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
 from pointsd.train.latent_cache import LatentCache
 from pointsd.train.loop import LoopConfig, accelerator_for, steps_per_epoch, train
-from pointsd.train.patch_mix import patch_mix
+from pointsd.train.patch_mix import mix_images, swap_slots
+from pointsd.train.presets import MIX_RESIZES, POINT_SUBSETS, STAGE2_GROUPINGS
 from pointsd.train.probe import ProbeConfig, probe_accuracy
 from pointsd.train.speed import SpeedPlan, cast_frozen_
 from pointsd.train.training_config import TrainingConfig
@@ -50,17 +51,21 @@ SUMMARY = "summary.json"
 
 @dataclass
 class NoiseConfig:
-    """Stage-1 diffusion noise and the mix probability."""
+    """Stage-1 diffusion noise and the patch mix: its probability and how the joined image is resized
+    (:data:`pointsd.train.presets.MIX_RESIZES`; official ``nearest``)."""
 
     t_min: int = 500
     t_max: int = 1000
     mix_prob: float = 0.5
+    mix_resize: str = "nearest"
 
     def __post_init__(self) -> None:
         if not 0 <= self.t_min < self.t_max <= 1000:
             raise PointSDError(f"need 0 <= t_min < t_max <= 1000, got t_min={self.t_min}, t_max={self.t_max}")
         if not 0.0 <= self.mix_prob <= 1.0:
             raise PointSDError(f"mix_prob must be in [0, 1], got {self.mix_prob}")
+        if self.mix_resize not in MIX_RESIZES:
+            raise PointSDError(f"mix_resize must be one of {MIX_RESIZES}, got {self.mix_resize!r}")
 
 
 @dataclass(kw_only=True)
@@ -68,7 +73,9 @@ class PretrainConfig(TrainingConfig):
     """Everything one pre-training run needs (the CLI fills it from flags).
 
     ``probe_every``: probe every N optimiser steps, 0 = at the end of every epoch, None = never.
-    ``render_root`` defaults to ``data_root/rgb_depth_rendered_images``.
+    ``render_root`` defaults to ``data_root/rgb_depth_rendered_images``. ``point_subset``: which stored
+    points a sample uses, ``stage2_grouping`` how teacher and student get their input
+    (:data:`pointsd.train.presets.POINT_SUBSETS`, ``STAGE2_GROUPINGS``; the first of each is the official).
     """
 
     stage: int
@@ -85,6 +92,8 @@ class PretrainConfig(TrainingConfig):
     probe: ProbeConfig
     probe_every: int | None
     teacher_mode: str = "down"
+    point_subset: str = "first"
+    stage2_grouping: str = "per_encoder"
     profile: str = "paper"
     data_profile: str = "real"
     log_every: int = 10
@@ -101,6 +110,10 @@ class PretrainConfig(TrainingConfig):
             for name in STAGE1_FILES:
                 if not (Path(self.stage1_dir) / name).is_file():
                     raise PointSDError(f"stage-1 checkpoint missing: {Path(self.stage1_dir) / name}")
+        if self.point_subset not in POINT_SUBSETS:
+            raise PointSDError(f"point_subset must be one of {POINT_SUBSETS}, got {self.point_subset!r}")
+        if self.stage2_grouping not in STAGE2_GROUPINGS:
+            raise PointSDError(f"stage2_grouping must be one of {STAGE2_GROUPINGS}, got {self.stage2_grouping!r}")
         if self.batch_size < 2:
             raise PointSDError(f"batch_size must be >= 2 (patch mix pairs samples), got {self.batch_size}")
 
@@ -115,15 +128,31 @@ def encode_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
     return latents * vae.config.scaling_factor
 
 
-def group_and_mix(
-    backbone: PointTransformer, points: torch.Tensor, images: torch.Tensor, mix_prob: float
-) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, bool]:
-    """Group the clouds; with probability ``mix_prob`` apply patch mix. → ``((nb, center), images, mixed)``."""
-    neighborhood, center = backbone.group(points)
-    if torch.rand(()).item() < mix_prob:
-        neighborhood, center, images = patch_mix(neighborhood, center, images)
-        return (neighborhood, center), images, True
-    return (neighborhood, center), images, False
+def group_random_start(backbone: PointTransformer, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group ``points (B,N,3)`` with FPS starting at a random point of each cloud (the official pre-training's
+    ``fps`` draws its start; the backbone's starts at the first point) → ``(B,G,K,3)``, ``(B,G,3)``."""
+    B, N, _ = points.shape
+    start = torch.randint(0, N, (B, 1), device=points.device)
+    order = (torch.arange(N, device=points.device) + start) % N
+    return backbone.group(torch.gather(points, 1, order.unsqueeze(-1).expand(-1, -1, 3)))
+
+
+def encoder_input(
+    backbone: PointTransformer, points: torch.Tensor, mixed: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One point encoder's own input: grouped from a random start, patch slots swapped within pairs when
+    ``mixed`` (its own ``lam`` and slots) → ``(neighborhood (B,G,K,3), center (B,G,3))``."""
+    neighborhood, center = group_random_start(backbone, points)
+    if mixed:
+        neighborhood, center, _ = swap_slots(neighborhood, center)
+    return neighborhood, center
+
+
+def draw_mix(images: torch.Tensor, noise: NoiseConfig) -> tuple[torch.Tensor, bool]:
+    """With probability ``noise.mix_prob`` join the pairs' images (patch mix) → ``(images, mixed)``."""
+    if torch.rand(()).item() < noise.mix_prob:
+        return mix_images(images, noise.mix_resize), True
+    return images, False
 
 
 def batch_latents(vae: AutoencoderKL, images: torch.Tensor, batch: dict[str, torch.Tensor], mixed: bool,
@@ -140,7 +169,8 @@ def stage1_loss(
 ) -> torch.Tensor:
     """Denoising MSE of the point-conditioned UNet at ``t ~ U[t_min, t_max)``. ``model`` may be wrapped (DDP)."""
     inner = getattr(model, "module", model)
-    grouped, images, mixed = group_and_mix(inner.backbone, batch["points"], batch["image"], noise.mix_prob)
+    images, mixed = draw_mix(batch["image"], noise)
+    grouped = encoder_input(inner.backbone, batch["points"], mixed)
     latents = batch_latents(vae, images, batch, mixed, cache)
     eps = torch.randn_like(latents)
     t = torch.randint(noise.t_min, noise.t_max, (latents.shape[0],), device=latents.device)
@@ -151,12 +181,20 @@ def stage1_loss(
 
 def stage2_loss(
     student: Stage2Student | torch.nn.Module, teacher: Stage2Teacher, vae: AutoencoderKL,
-    batch: dict[str, torch.Tensor], mix_prob: float, cache: LatentCache | None = None,
+    batch: dict[str, torch.Tensor], noise: NoiseConfig, cache: LatentCache | None = None,
+    grouping: str = "per_encoder",
 ) -> torch.Tensor:
-    """MSE between the student's resampled feature and the teacher's last-down-block feature (one shared mix)."""
+    """MSE between the student's resampled feature and the teacher's last-down-block feature.
+
+    One mix decision and one (mixed) image per batch; ``grouping`` (``presets.STAGE2_GROUPINGS``):
+    ``per_encoder`` gives teacher and student their own grouping and patch mix, ``shared`` one for both.
+    """
     inner = getattr(student, "module", student)
-    grouped, images, mixed = group_and_mix(inner.backbone, batch["points"], batch["image"], mix_prob)
-    target = teacher(*grouped, batch_latents(vae, images, batch, mixed, cache))
+    images, mixed = draw_mix(batch["image"], noise)
+    grouped = encoder_input(inner.backbone, batch["points"], mixed)
+    teacher_grouped = grouped if grouping == "shared" else encoder_input(
+        teacher.stage1.backbone, batch["points"], mixed)
+    target = teacher(*teacher_grouped, batch_latents(vae, images, batch, mixed, cache))
     pred = student(*grouped)
     return F.mse_loss(pred.float(), target.float())
 
@@ -183,7 +221,7 @@ def default_datasets(cfg: PretrainConfig) -> tuple[Dataset, ProbeSets | None]:
     root = Path(cfg.data_root)
     renders = Path(cfg.render_root) if cfg.render_root is not None else root / ULIP_RENDERS
     train_set = ShapeNet55Pretrain(
-        root / SHAPENET55, renders, "train", cfg.npoints, cfg.image_size, cfg.view, True
+        root / SHAPENET55, renders, "train", cfg.npoints, cfg.image_size, cfg.view, True, cfg.point_subset
     )
     probe = None
     if cfg.probe_every is not None:
@@ -221,7 +259,8 @@ def build_models(cfg: PretrainConfig, plan: SpeedPlan, device: torch.device,
             model.unet.compile()
     else:
         teacher_cfg = read_backbone_config(cfg.stage1_dir, default=cfg.backbone)
-        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), cfg.teacher_mode)
+        teacher = Stage2Teacher(load_stage1(cfg.stage1_dir, sd.unet, teacher_cfg), sd.noise_scheduler,
+                                cfg.teacher_mode)
         teacher.to(device=device, dtype=frozen)
         model = Stage2Student(cfg.backbone, teacher.target_dim, cfg.resampler)
         trained = {"backbone": model.backbone, "resampler": model.resampler}
@@ -262,10 +301,11 @@ def run_pretrain(
         train_set.preload_views(plan.num_workers)  # decoded once, shared by the forked workers
     params = [p for m in built.trained.values() for p in m.parameters()]
     optimizer = plan.adamw(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+    # every sample every epoch, the short last batch included (the official loader's default drop_last=False)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
                         generator=torch.Generator().manual_seed(cfg.seed), **plan.loader_options())
     if len(loader) == 0:
-        raise PointSDError(f"training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}")
+        raise PointSDError("the pre-training set is empty")
     if accelerator.is_main_process:
         record_run(Path(cfg.out_dir), asdict(cfg), read, result=SUMMARY, overwrite=cfg.overwrite)
     accelerator.wait_for_everyone()
@@ -310,7 +350,7 @@ def make_step(
         with autocast():
             if built.teacher is None:
                 return stage1_loss(model, built.vae, built.noise_scheduler, batch, cfg.noise, cache)
-            return stage2_loss(model, built.teacher, built.vae, batch, cfg.noise.mix_prob, cache)
+            return stage2_loss(model, built.teacher, built.vae, batch, cfg.noise, cache, cfg.stage2_grouping)
     return step
 
 

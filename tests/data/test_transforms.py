@@ -45,6 +45,29 @@ def test_rotate_up_keeps_height_and_radius() -> None:
     assert torch.allclose(out[..., [0, 2]].norm(dim=-1), pts[..., [0, 2]].norm(dim=-1), atol=1e-5)
 
 
+def test_up_rotation_has_the_official_sign() -> None:
+    """Official PointSD / Point-MAE: ``p @ [[c,0,s],[0,1,0],[-s,0,c]]``, so +x turns to +z at 90 degrees."""
+    theta = torch.tensor([0.3, torch.pi / 2])
+    c, s = torch.cos(theta[0]), torch.sin(theta[0])
+    assert torch.allclose(T.rotation_matrix_y(theta)[0], torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]]))
+    x_axis = torch.tensor([[[1.0, 0.0, 0.0]]])
+    assert torch.allclose(x_axis @ T.rotation_matrix_y(theta[1:]), torch.tensor([[[0.0, 0.0, 1.0]]]), atol=1e-6)
+
+
+def test_rotation_perturbation_is_p_times_rz_ry_rx() -> None:
+    """Official PointSD: ``p @ (Rz·Ry·Rx)`` (not its transpose)."""
+    a = torch.tensor([[0.1, -0.15, 0.05]], dtype=torch.float64)
+    cx, sx, cy, sy, cz, sz = (f(v) for v in a[0] for f in (torch.cos, torch.sin))
+    rx = torch.tensor([[1, 0, 0], [0, cx, -sx], [0, sx, cx]], dtype=torch.float64)
+    ry = torch.tensor([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]], dtype=torch.float64)
+    rz = torch.tensor([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]], dtype=torch.float64)
+    assert torch.allclose(T.perturbation_matrix(a)[0], rz @ ry @ rx)
+    pts = _points(1, 50).double()
+    g = torch.Generator().manual_seed(6)
+    angles = (torch.randn((1, 3), generator=torch.Generator().manual_seed(6), dtype=torch.float64) * 0.06).clamp(-0.18, 0.18)
+    assert torch.allclose(T.rotate_perturbation(pts, generator=g), pts @ T.perturbation_matrix(angles))
+
+
 def test_scale_translate_ranges() -> None:
     pts = torch.ones(64, 5, 3)
     out = T.scale_translate(pts, generator=torch.Generator().manual_seed(3))

@@ -92,3 +92,26 @@ def test_backbone_config_names_the_bad_field():
         BackboneConfig(num_group=32).validate(npoints=16)
     model = BackboneConfig(trans_dim=48, depth=1, num_heads=2, encoder_dims=48, reduce_dim=False).build()
     assert not any(k.startswith("reduce_dim.") for k in model.state_dict())
+
+
+def test_backbone_starts_at_pytorch_default_init():
+    """Official PointSD pre-training: no truncated-normal pass; cls_token 0, cls_pos ~ N(0, 1)."""
+    torch.manual_seed(0)
+    model = PointTransformer(BackboneConfig())  # SPEC §1 sizes
+    assert torch.equal(model.cls_token, torch.zeros_like(model.cls_token))
+    assert 0.85 < model.cls_pos.std().item() < 1.15
+    first = model.encoder.first_conv[0].weight  # Conv1d(3, 128, 1): kaiming-uniform bound 1/sqrt(3), std 1/3
+    assert 0.3 < first.std().item() < 0.37 and first.abs().max() <= 3 ** -0.5
+    assert 0.3 < model.pos_embed[0].weight.std().item() < 0.37  # Linear(3, 128), same default
+    assert model.encoder.first_conv[0].bias.abs().max() > 0  # default biases, not zeros
+
+
+def test_classifier_keeps_point_mae_init():
+    """Point-MAE's fine-tuning model: truncated normal std 0.02, zero biases, cls_token / cls_pos std 0.02."""
+    from pointsd.models.classifier import PointTransformerClassifier
+
+    torch.manual_seed(0)
+    model = PointTransformerClassifier(10, BackboneConfig())
+    assert 0.015 < model.encoder.first_conv[0].weight.std().item() < 0.025
+    assert torch.equal(model.encoder.first_conv[0].bias, torch.zeros_like(model.encoder.first_conv[0].bias))
+    assert 0.01 < model.cls_pos.std().item() < 0.03 and model.cls_token.abs().max() > 0

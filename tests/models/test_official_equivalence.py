@@ -218,5 +218,6 @@ def test_partseg_matches_official(tmp_path):
     assert all(torch.equal(sd[k], v) for k, v in pretrained.state_dict().items() if k in sd)
     points, category = cloud(7, n=200), torch.tensor([3, 1])
     want = official_partseg_logits(points, category, sd, cfg, num_categories=4)
-    assert torch.allclose(model(points, category), want, atol=ATOL)
+    # float32 error grows with the logits' scale (up to ~50 here): the tolerance is relative to it
+    assert torch.allclose(model(points, category), want, atol=ATOL * max(1.0, want.abs().max().item()))
 

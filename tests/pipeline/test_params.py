@@ -29,6 +29,14 @@ def test_default_and_paper_profiles_validate():
     assert paper["finetune_common"]["scratch_baseline"] is False
 
 
+def test_paper_profile_runs_the_official_code():
+    """docs/FIDELITY.md: fp32 (speed exact) and the official behaviour of each named pre-training variant."""
+    paper = load(ROOT / "params.yaml", "paper")
+    assert paper["speed"] == "exact"
+    assert (paper["pretrain"]["point_subset"], paper["pretrain"]["mix_resize"], paper["pretrain"]["stage2_grouping"]) == (
+        "first", "nearest", "per_encoder")
+
+
 def test_paper_overlay_holds_only_differences():
     for key, value in _leaves(RAW["profiles"]["paper"]):
         node = RAW

@@ -89,27 +89,27 @@ def test_stage1_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
 def test_stage2_loss_falls_on_a_fixed_batch(sd_dir: Path) -> None:
     sd = load_stable_diffusion(sd_dir)
     torch.manual_seed(0)
-    teacher = Stage2Teacher(Stage1Model(TINY, sd.unet))
+    teacher = Stage2Teacher(Stage1Model(TINY, sd.unet), sd.noise_scheduler)
     student = Stage2Student(TINY, teacher.target_dim, RESAMPLER)
     batch = _batch()
-    losses = _overfit(lambda: stage2_loss(student, teacher, sd.vae, batch, 0.5), list(student.parameters()))
+    losses = _overfit(lambda: stage2_loss(student, teacher, sd.vae, batch, NoiseConfig(mix_prob=0.5)), list(student.parameters()))
     assert losses[-1] < 0.8 * losses[0], losses
 
 
 def test_stage1_then_stage2_end_to_end(sd_dir: Path, tmp_path: Path) -> None:
-    data, probe = pairs(8), probe_sets()
+    data, probe = pairs(9), probe_sets()  # 9 = 2 full batches of 4 and a last batch of 1, kept (no drop_last)
     s1 = run_pretrain(config(sd_dir, tmp_path / "s1", 1), data, probe)
     for name in ("ckpt-stage1", "global_proj_model", "adapter_modules"):
         assert (tmp_path / "s1" / f"{name}.pt").is_file() and (tmp_path / "s1" / f"{name}.safetensors").is_file()
         assert (tmp_path / "s1" / "best" / f"{name}.pt").is_file()
-    assert s1["steps"] == 4 and s1["protocol"] == "paper" and 0 <= s1["best_probe_acc"] <= 100
+    assert s1["steps"] == 6 and s1["protocol"] == "paper" and 0 <= s1["best_probe_acc"] <= 100
     s2 = run_pretrain(config(sd_dir, tmp_path / "s2", 2, stage1_dir=tmp_path / "s1",
                              probe=ProbeConfig(policy="honest", num_points=64, val_fraction=0.2)), data, probe)
-    assert s2["steps"] == 4 and s2["protocol"] == "honest" and s2["meta"]["profile"] == "test"
+    assert s2["steps"] == 6 and s2["protocol"] == "honest" and s2["meta"]["profile"] == "test"
     for name in ("ckpt-stage2.pt", "ckpt-stage2.safetensors", "resampler.pt", "summary.json", "metrics.jsonl"):
         assert (tmp_path / "s2" / name).is_file()
     records = [json.loads(line) for line in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
     assert all({"loss", "lr"} <= set(r) for r in records if "loss" in r)
     assert sum("probe_acc" in r for r in records) == 2
     clf = PointTransformerClassifier(5, TINY)
