@@ -19,12 +19,13 @@ python3 -m venv "$tool/venv"
 compile() {  # compile OUT EXTRA [pip-compile options...]
     local out=$1 extra=$2
     shift 2
-    "$tool/venv/bin/pip-compile" -q --extra "$extra" --unsafe-package torch --strip-extras --no-header \
+    "$tool/venv/bin/pip-compile" -q --extra "$extra" --unsafe-package torch --unsafe-package pointsd --strip-extras --no-header \
         --no-emit-index-url --no-emit-find-links --rebuild -c constraints.txt "$@" -o "requirements/$out" \
         pyproject.toml "$tool/torch.in"
     echo "requirements/$out: $(grep -c '==' "requirements/$out") packages"
 }
 echo torch >"$tool/torch.in"  # resolve torch's own dependencies too (torch itself is left out: --unsafe-package)
+# (pointsd too: [dev] names pointsd[gpu,pipeline], which pip-compile would write as `pointsd @ file://...`)
 env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null \
     bash -c "$(declare -f compile); tool=$tool; compile cuda.lock pipeline"
 compile dev.lock dev -c requirements/cuda.lock
