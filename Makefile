@@ -4,7 +4,7 @@
 PYTHON ?= python
 LOCK := requirements/dev.lock
 
-.PHONY: install lock run test report dvc.yaml dvc-repro dvc-paper paper lint image-cpu
+.PHONY: install lock run test report dvc.yaml dvc-repro dvc-paper paper lint image-cpu image-cuda
 
 # Every version comes from the lock: torch (constraints.txt's version) with its dependencies held to
 # the lock's, then the lock itself and the project with nothing left to resolve (--no-deps).
@@ -48,6 +48,12 @@ lint:
 	snakemake --lint
 	hadolint docker/Dockerfile
 
-# pointsd:cpu with podman on a local Debian base, no registry (root; docker/podman-host.sh sets it up)
+# The images with podman on a local Debian base, no registry (root; docker/podman-host.sh sets it up).
+# pointsd:cpu is what tests/container builds and runs; pointsd:cuda (PyPI's CUDA torch, several GB) is
+# built, then runs the embedded DAG on this CPU as uid 1000 with the network off: too heavy for CI.
 image-cpu:
-	docker/build-cpu.sh
+	docker/build-image.sh cpu
+
+image-cuda:
+	docker/build-image.sh cuda
+	docker/check-image.sh localhost/pointsd:cuda

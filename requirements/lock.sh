@@ -30,6 +30,7 @@ env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/
     bash -c "$(declare -f compile); tool=$tool; compile cuda.lock pipeline"
 compile dev.lock dev -c requirements/cuda.lock
 compile cpu.lock pipeline -c requirements/cuda.lock
+rm -rf build ./*.egg-info  # what pip-compile's metadata build of the project left
 if grep -lE '^(cuda-toolkit|nvidia-cuda-runtime)==' requirements/dev.lock requirements/cpu.lock; then
     echo "lock.sh: a CPU lock holds CUDA packages: no CPU torch wheel was found (see the header)" >&2
     exit 1

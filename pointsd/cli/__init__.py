@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if hasattr(args, "stage_for"):
+    if hasattr(args, "stage_for") and _defaults.missing_settings(args.command_parser, args):
         try:
             args = _with_params_defaults(parser, argv, args)
         except PointSDError as err:
@@ -78,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _with_params_defaults(parser: argparse.ArgumentParser, argv: list[str],
                           args: argparse.Namespace) -> argparse.Namespace:
-    """``args`` with every setting not given taken from params.yaml (:mod:`pointsd.cli._defaults`);
-    a setting still without a value is a usage error naming it."""
+    """``args`` with every value not given taken from params.yaml (:mod:`pointsd.cli._defaults`);
+    a setting still without a value is a usage error naming it. Called only when a setting is missing:
+    a command given every setting (the pipeline's, a test's) reads no params file, so its ``--profile``
+    may be any label."""
     command = args.command_parser
     words, source = _defaults.stage_defaults(args, _defaults.given_flags(command, argv))
     if words:

@@ -152,8 +152,8 @@ def test_point_mae_checkpoint_through_the_cli(root, tmp_path):
                          reduce_dim=False).build()
     state = {f"module.MAE_encoder.{k}": v for k, v in mae.state_dict().items() if not k.startswith("cls_")}
     torch.save({"base_model": state, "epoch": 300}, tmp_path / "pointmae.pth")
-    argv = ["finetune", "--task", "modelnet10", "--data-root", str(root / "modelnet10"), "--init",
-            str(tmp_path / "pointmae.pth"), *TINY_FLAGS]
+    argv = ["finetune", "--task", "modelnet10", "--data-root", str(root / "modelnet10"), *TINY_FLAGS, "--init",
+            str(tmp_path / "pointmae.pth")]
     assert cli_main([*argv, "--out", str(tmp_path / "run"), "--no-reduce-dim"]) == 0
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["config"]["backbone"]["reduce_dim"] is False
