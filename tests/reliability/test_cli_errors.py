@@ -138,6 +138,28 @@ def test_broken_stable_diffusion_folder(cli, capsys, synth_root, tmp_path):
     assert cli(*argv, "--sd", good) == (0, "")
 
 
+def test_truncated_stage1_checkpoint(cli, capsys, synth_root, tmp_path):
+    """Stage 2 from a stage-1 folder whose backbone file was cut off: one line naming the file, ``--out``
+    left absent; the same command from the intact folder then runs without --overwrite."""
+    from pointsd.diffusion.stable_diffusion import write_tiny_sd
+
+    sd = write_tiny_sd(tmp_path / "sd")
+    data = pretrain_data(synth_root, tmp_path / "data")
+    common = ["pretrain", *PRETRAIN, "--batch-size", "2", "--data-root", data, "--sd", sd]
+    capsys.readouterr()
+    assert cli(*common, "--stage", "1", "--out", tmp_path / "stage1") == (0, "")
+    cut = tmp_path / "stage1-cut"
+    shutil.copytree(tmp_path / "stage1", cut)
+    ckpt = cut / "ckpt-stage1.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    stage2 = [*common, "--stage", "2", "--stage2-grouping", "per_encoder", "--out", tmp_path / "stage2"]
+    capsys.readouterr()
+    code, line = cli(*stage2, "--stage1", cut)
+    assert code == 2 and "ckpt-stage1.pt" in line, line
+    assert tree(tmp_path / "stage2") is None
+    assert cli(*stage2, "--stage1", tmp_path / "stage1") == (0, "")
+
+
 def test_bad_flag_is_one_line(capsys, h5_root, tmp_path):
     """Bad params.yaml keys are named by the schema: tests/pipeline/test_params.py."""
     with pytest.raises(SystemExit) as exit_info:
