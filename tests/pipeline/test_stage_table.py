@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, dvc_stages
 from pipeline_params import load
 from stage_table import FIELD, DvcWriter, StageError, StageTable, load_table, lookup
 
@@ -122,8 +122,6 @@ def test_each_stage_names_the_cli_module_of_its_command():
 
 
 def test_dvc_lists_exactly_each_stages_code(root):
-    from conftest import dvc_stages
-
     table = StageTable(load())
     for stage in dvc_stages(root).values():
         assert sorted(stage["code"]) == sorted(table.code(stage["name"].split("@")[0])), stage["name"]
