@@ -4,9 +4,10 @@ The pipeline passes every value explicitly. By hand, ``pointsd finetune --task s
 paper --init ckpt-stage2.pt --out runs/x`` is enough: the values of the command's stage in the stage
 table (workflow/stages.yaml) for that profile fill the rest, so params.yaml stays the one copy of each
 setting (no argparse default repeats one). Filled are the flags whose value is a params key or one of
-the stage's input paths that is a params path (``--data-root`` from ``paths.data_root``, ``--init``
-from ``init``); never an output (``--out`` is always the user's), a path built from one, or a bare
-flag.
+the stage's inputs as the pipeline names it (``--data-root`` from ``paths.data_root``, ``--init`` from
+``init``, stage 2's ``--stage1`` runs/pretrain/stage1); never an output (``--out`` is always the
+user's), a path built from an input, or a bare flag. A command given every setting reads no params
+file at all.
 
 Where the files are: the stage table and its reader (``workflow/``) beside the project's
 ``params.yaml``: the checkout this package was installed from (editable installs, a source tree) or
@@ -31,7 +32,7 @@ from pointsd.errors import PointSDError
 ENV_ROOT = "POINTSD_ROOT"
 # ``stage_for(args) -> (stage, entry)``: which stage of the table a command runs, and which of its jobs.
 StageFor = Callable[[argparse.Namespace], tuple[str, dict[str, Any]]]
-_PATH_PARAM = re.compile(r"^\{deps\.\w+\}$")
+_ONE_INPUT = re.compile(r"^\{deps\.\w+\}$")
 
 
 def add_params_flags(p: argparse.ArgumentParser, stage: str, *, pick: StageFor | None = None,
@@ -110,10 +111,10 @@ def stage_defaults(args: argparse.Namespace, given: set[str]) -> tuple[list[str]
 
 
 def _fillable(template: str) -> bool:
-    """A params value, or an input path that is exactly a params path; not an output or a derived path."""
+    """A params value, or exactly one of the stage's inputs; not an output or a path built from an input."""
     if "{outs." in template:
         return False
-    return "{deps." not in template or bool(_PATH_PARAM.match(template))
+    return "{deps." not in template or bool(_ONE_INPUT.match(template))
 
 
 def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:

@@ -174,6 +174,13 @@ def test_image_installs_exactly_the_cpu_lock_and_no_compiler(image):
     assert tools.strip() == "", tools
 
 
+def test_a_hand_run_in_the_image_takes_its_values_from_params(image):
+    """POINTSD_ROOT points the installed package at /opt/pointsd's params.yaml and stage table."""
+    out = _run(["podman", "run", "--rm", "--network", "none", IMAGE, "pointsd", "sd", "tiny", "--out", "/tmp/sd"],
+               300).stdout
+    assert "tiny Stable Diffusion written to /tmp/sd" in out
+
+
 def test_second_run_has_nothing_to_do(embedded):
     out, _ = embedded
     assert "Nothing to be done" in _podman_run({out: "/results"}, EMBEDDED)
