@@ -83,7 +83,7 @@ def _with_params_defaults(parser: argparse.ArgumentParser, argv: list[str],
     a command given every setting (the pipeline's, a test's) reads no params file, so its ``--profile``
     may be any label."""
     command = args.command_parser
-    words, source = _defaults.stage_defaults(args, _defaults.given_flags(command, argv))
+    words, source = _defaults.stage_defaults(args, _defaults.given_flags(command, args))
     if words:
         args = parser.parse_args([*argv, *words])
     missing = _defaults.missing_settings(command, args)

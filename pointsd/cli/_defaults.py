@@ -22,7 +22,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -117,10 +117,10 @@ def _fillable(template: str) -> bool:
     return "{deps." not in template or bool(_ONE_INPUT.match(template))
 
 
-def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """The option strings (long and short) of every action ``argv`` sets, ``--flag=value`` included."""
-    words = {w.split("=", 1)[0] for w in argv if w.startswith("-")}
-    return {o for a in parser._actions for o in a.option_strings if words & set(a.option_strings)}
+def given_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> set[str]:
+    """The option strings of every action with a value in ``args``: what the user gave, however spelt
+    (``--flag=value``, an abbreviation); every flag a hand run may be given from the table defaults to None."""
+    return {o for a in parser._actions for o in a.option_strings if getattr(args, a.dest, None) is not None}
 
 
 def missing_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:

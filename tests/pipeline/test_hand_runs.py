@@ -129,3 +129,26 @@ def test_a_bad_params_file_is_named(tmp_path, monkeypatch, capsys):
     code = cli.main(["sd", "tiny", "--out", str(tmp_path / "sd"), "--params", str(bad)])
     assert code == 2 and f"{bad}: seed" in capsys.readouterr().err
     assert not Path(tmp_path / "sd").exists()
+
+
+def test_a_flag_given_however_spelt_is_not_filled(tmp_path, monkeypatch):
+    """An abbreviation (``--epoch``) or ``--flag=value`` is the user's value; the table's never replaces it."""
+    monkeypatch.chdir(tmp_path)
+    parser = cli.build_parser()
+    got = _parse(parser, ["finetune", "--task", "scan_objbg", "--out", "x", "--init", "scratch", "--epoch", "3",
+                          "--lr=0.5", "--data-root", str(tmp_path)])
+    assert (got["epochs"], got["lr"]) == (3, 0.5)
+
+
+def test_every_fillable_flag_defaults_to_none():
+    """What tells a given flag from one to fill (``_defaults.given_flags``): only a value other than None."""
+    table = StageTable(load())
+    parser = cli.build_parser()
+    for name, stage in table.stages.items():
+        command = _subparser(parser, stage["cmd"].split())
+        if "help_stage" not in command._defaults:
+            continue
+        actions = {o: a for a in command._actions for o in a.option_strings}
+        for flag, template in table.flags(name):
+            if flag is not None and template is not True and _defaults._fillable(str(template)):
+                assert actions[flag].default is None, f"{name}: {flag} defaults to {actions[flag].default!r}"
