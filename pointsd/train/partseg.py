@@ -108,7 +108,8 @@ def partseg_task(cfg: PartSegConfig, splits: Mapping[str, ShapeNetPart], acceler
     from pointsd.models.partseg import PointTransformerPartSeg
 
     honest = cfg.protocol == "honest"
-    train_set = splits["train"] if honest else ConcatDataset([splits["train"], splits["val"]])
+    parts = [splits[name] for name in training_splits(cfg)]
+    train_set = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     test = materialise(splits["test"], what=f"{splits['test'].split_file}: ShapeNetPart split 'test'")
     select = materialise(splits["val"], what=f"{splits['val'].split_file}: ShapeNetPart split 'val'") if honest \
         else test
