@@ -23,6 +23,19 @@ class PointSDError(Exception):
     """
 
 
+class RunStopped(Exception):
+    """A training run stopped on request (SIGTERM, SIGUSR1) after a whole step, its resume state saved:
+    the same command continues it. The CLI exits with :data:`EXIT_STOPPED`."""
+
+    def __init__(self, signal_name: str, step: int, state: os.PathLike) -> None:
+        super().__init__(f"stopped by {signal_name} after step {step}; progress is saved in {os.fspath(state)}; "
+                         "rerun the same command to resume")
+        self.signal_name, self.step, self.state = signal_name, step, state
+
+
+EXIT_STOPPED = 75  # sysexits EX_TEMPFAIL: try again later (a stopped run resumes when rerun)
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of ``exc``'s message (torch's errors span many lines), else its type name."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]

@@ -161,6 +161,18 @@ class StageTable:
         """The CPU threads of stage ``name``'s jobs (default 1)."""
         return int(self.stages[name].get("threads", 1))
 
+    def job_resources(self, name: str) -> dict[str, int]:
+        """What a job of stage ``name`` asks a cluster for: params ``jobs`` (``runtime`` minutes, ``mem_mb``),
+        the stage's own value or ``default``. A key of ``jobs`` that names no stage is a :class:`StageError`."""
+        out = {}
+        for resource, values in lookup(self.params, "jobs").items():
+            unknown = sorted(set(values) - {"default", *self.stages})
+            if unknown:
+                raise StageError(f"params key jobs.{resource}.{unknown[0]}: no such stage; one of default, "
+                                 f"{', '.join(self.stages)}")
+            out[resource] = int(values.get(name, values["default"]))
+        return out
+
     def code(self, name: str) -> tuple[str, ...]:
         """The repository's source files stage ``name`` runs (workflow/code_deps.py)."""
         return code_deps.closure(self.stages[name]["code"], ROOT)
@@ -270,6 +282,7 @@ CONDITIONS: dict[str, Callable[[StageTable], bool]] = {
     "scratch_baseline": lambda t: bool(t.params["finetune_common"]["scratch_baseline"]),
     "modelnet10_present": _modelnet10_present,
     "modelnet10_missing": lambda t: not _modelnet10_present(t),
+    "modelnet10_scratch": lambda t: _modelnet10_present(t) and CONDITIONS["scratch_baseline"](t),
     "by_hand": lambda t: False,  # run by hand only; its entry gives a hand run its values (pointsd/cli/_defaults.py)
 }
 
@@ -284,22 +297,33 @@ def _classification_runs(t: StageTable) -> list[str]:
     return [*_runs(t, "finetune"), "runs/finetune/modelnet10"]
 
 
+def _scratch_runs(t: StageTable) -> list[str]:
+    """The from-scratch classification runs (synthetic tasks, then ModelNet10 when it runs)."""
+    return [*_runs(t, "finetune_scratch"), *_runs(t, "finetune_modelnet10_scratch")]
+
+
+def _fewshot_scratch_summary(t: StageTable) -> list[str]:
+    return [t.stages["fewshot_scratch_aggregate"]["outs"]["summary"]] if t.included("fewshot_scratch_aggregate") else []
+
+
 def _curve_runs(t: StageTable) -> list[str]:
     """Every run folder with a metrics log, in table order (pre-training first when it is ours)."""
     own = t.params["init"] == OWN_STAGE2
     pretrain = [*_runs(t, "pretrain_stage1"), *_runs(t, "pretrain_stage2")] if own else []
-    return [*pretrain, *_runs(t, "finetune"), *_runs(t, "finetune_modelnet10"), *_runs(t, "finetune_scratch"),
+    return [*pretrain, *_runs(t, "finetune"), *_runs(t, "finetune_modelnet10"), *_scratch_runs(t),
             *_runs(t, "fewshot"), *_runs(t, "partseg")]
 
 
 DERIVED: dict[str, Callable[[StageTable], list[str]]] = {
     "fewshot_runs": lambda t: _runs(t, "fewshot"),
+    "fewshot_scratch_runs": lambda t: _runs(t, "fewshot_scratch"),
     "curve_runs": _curve_runs,
-    "table_runs": lambda t: [*_classification_runs(t), *_runs(t, "finetune_scratch"), "results/fewshot.json",
-                             "runs/partseg"],
+    "table_runs": lambda t: [*_classification_runs(t), *_scratch_runs(t), "results/fewshot.json",
+                             *_fewshot_scratch_summary(t), "runs/partseg", "runs/probe"],
     "table_metrics": lambda t: [*(f"{r}/metrics.json" for r in _classification_runs(t)), "results/fewshot.json",
-                                "runs/partseg/metrics.json"],
-    "scratch_metrics": lambda t: [f"{r}/metrics.json" for r in _runs(t, "finetune_scratch")],
+                                "runs/partseg/metrics.json", "runs/probe/pretrained.json"],
+    "scratch_metrics": lambda t: [*(f"{r}/metrics.json" for r in _scratch_runs(t)), *_fewshot_scratch_summary(t),
+                                  *(f"runs/probe/random_seed{s}.json" for s in range(t.params["probe"]["random_inits"]))],
 }
 
 

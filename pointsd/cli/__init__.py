@@ -9,7 +9,8 @@ command means adding a file here, nothing else. Command modules import only what
 
 Every failure ends in one line on stderr that names the file, folder or key and what to do, and a
 non-zero exit: 2 for a :class:`PointSDError` (bad input, parameter, checkpoint, a refused write),
-1 for anything unexpected, 130 for Ctrl-C. ``pointsd --debug COMMAND`` shows the traceback instead.
+1 for anything unexpected, 130 for Ctrl-C, 75 (:data:`pointsd.errors.EXIT_STOPPED`) for a training run
+that SIGTERM or SIGUSR1 stopped after a whole step with its progress saved (the same command resumes it). ``pointsd --debug COMMAND`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 
 from pointsd.cli import _defaults
 from pointsd.cli._args import Parser
-from pointsd.errors import PointSDError, first_line, is_write_refusal, write_error
-from pointsd.utils import atomic
+from pointsd.errors import EXIT_STOPPED, PointSDError, RunStopped, first_line, is_write_refusal, write_error
+from pointsd.utils import atomic, staging
 from pointsd.utils.run_info import git_commit
 from pointsd.utils.run_lock import is_main_rank, run_lock
 
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail(args, f"interrupted; {_resume_hint(args)}", EXIT_INTERRUPTED)
+    except RunStopped as stop:
+        return _fail(args, str(stop), EXIT_STOPPED)
     except PointSDError as err:
         if args.debug:
             raise
@@ -129,10 +132,12 @@ def _output_ready(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _clean_leftovers(out: Path) -> None:
-    """Remove what a killed earlier run of this job left: its temporaries beside ``out`` and inside it."""
+    """Remove what a killed earlier run of this job left: its temporaries beside ``out``, inside it and
+    inside its work folders (:mod:`pointsd.utils.staging`)."""
     atomic.clean_interrupted(out.parent, target=out.name)
-    if out.is_dir():
-        atomic.clean_interrupted(out)
+    for folder in [out, *staging.partials(out)]:
+        if folder.is_dir():
+            atomic.clean_interrupted(folder)
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
@@ -144,8 +149,9 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 def _resume_hint(args: argparse.Namespace) -> str:
     """What to do after Ctrl-C: resume from the run folder's state, or simply run again."""
     out = getattr(args, "out", None)
-    state = Path(out) / "state" / "last.pt" if out is not None else None
-    if state is not None and state.is_file():
+    saved = [p / "state" / "last.pt" for p in staging.partials(Path(out))] if out is not None else []
+    state = next((p for p in saved if p.is_file()), None)
+    if state is not None:
         return f"progress is saved in {state}; rerun the same command to resume"
     return "nothing half-written is kept; rerun the same command to start again"
 

@@ -1,8 +1,8 @@
 """``pointsd pretrain --stage 1|2``: PointSD pre-training (SPEC §2–§3), every hyper-parameter a flag.
 
 Settings the pipeline owns (params.yaml `pretrain`, `backbone`, `sd.image_size`; the SPEC's in
-`profiles.paper`) have no default of their own: a hand run takes those it is not given from params.yaml. A killed run restarted with the same command resumes from
-``OUT/state/last.pt``.
+`profiles.paper`) have no default of their own: a hand run takes those it is not given from params.yaml. A killed or stopped (SIGTERM, SIGUSR1: exit 75) run restarted
+with the same command resumes from ``.OUT.partial-KEY/state/last.pt`` beside ``OUT`` (:mod:`pointsd.utils.staging`).
 """
 
 from __future__ import annotations

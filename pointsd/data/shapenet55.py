@@ -43,6 +43,22 @@ def read_split(pc_root: str | os.PathLike, split: str) -> list[str]:
     return ids
 
 
+TAXONOMY = "shapenet-55_taxonomy.json"
+
+
+def category_names(pc_root: str | os.PathLike) -> dict[str, str]:
+    """``{synset: name}`` from ``shapenet-55_taxonomy.json`` (a list of ``{synsetId, name, ...}``), each name's
+    first comma-separated word (``"airplane,aeroplane,plane"`` → ``"airplane"``)."""
+    from pointsd.utils import json_io
+
+    path = require_file(pc_folder(pc_root) / TAXONOMY)
+    entries = json_io.read_json(path, "ShapeNet-55 taxonomy")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and {"synsetId", "name"} <= e.keys()
+                                                 for e in entries):
+        raise PointSDError(f"{path}: expected a list of {{synsetId, name, ...}} entries")
+    return {str(e["synsetId"]): str(e["name"]).split(",")[0].strip() for e in entries}
+
+
 def subset_indices(n_stored: int, npoints: int, mode: str) -> np.ndarray:
     """Indices ``(npoints,)`` into a cloud of ``n_stored`` points, drawn with torch's RNG as ``mode`` says
     (:data:`pointsd.train.presets.POINT_SUBSETS`): ``first`` = the first ``npoints`` stored points in a random

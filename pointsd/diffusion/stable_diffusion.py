@@ -9,7 +9,7 @@ architectures written inline, so the benchmark can build them with random weight
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from diffusers import (
 )
 
 from pointsd.errors import PointSDError, first_line
-from pointsd.utils import atomic
+from pointsd.diffusion.tiny_sd_training import TinySDTraining, train_tiny_sd
+from pointsd.utils import atomic, json_io
 
 #: SD v1.5 ``scheduler/scheduler_config.json`` (PNDM; training uses DDPM with the same betas).
 SD15_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -107,6 +108,7 @@ TINY_TEXT_ENCODER: dict[str, Any] = {
 }
 
 REQUIRED_PARTS = ("unet", "vae", "scheduler")
+TRAINING_REPORT = "training.json"  # the tiny SD's losses before and after training on the renders
 
 
 @dataclass
@@ -172,8 +174,12 @@ def tiny_tokenizer() -> Any:
     return CLIPTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=[], model_max_length=77)
 
 
-def write_tiny_sd(out_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Write a random-init tiny Stable Diffusion (unet, vae, scheduler, text_encoder, tokenizer) atomically."""
+def write_tiny_sd(out_dir: str | os.PathLike, seed: int = 0, images: torch.Tensor | None = None,
+                  training: TinySDTraining | None = None, captions: list[str] | None = None) -> Path:
+    """Write the tiny Stable Diffusion (unet, vae, scheduler, text_encoder, tokenizer) atomically: random
+    init from ``seed``; with ``images (N,3,S,S)`` and ``training``, first trained on them and their
+    ``captions`` (N strings; ``None``: unconditional) (:mod:`pointsd.diffusion.tiny_sd_training`), its
+    losses written as ``training.json``."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
@@ -192,7 +198,22 @@ def write_tiny_sd(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    report = None
+    if training is not None and images is not None:
+        contexts = None if captions is None else encode_captions(pipe.tokenizer, pipe.text_encoder, captions)
+        report = train_tiny_sd(pipe.unet, pipe.vae, DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG), images,
+                               contexts, training)
     out = Path(out_dir)
     with atomic.atomic_path(out) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        if report is not None:
+            json_io.write_json(Path(tmp) / TRAINING_REPORT, asdict(report))
     return out
+
+
+@torch.no_grad()
+def encode_captions(tokenizer: Any, text_encoder: Any, captions: list[str], batch: int = 64) -> torch.Tensor:
+    """``captions`` (N strings) → their text-encoder states ``(N, max_length, hidden)``, padded as SD pads them."""
+    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    return torch.cat([text_encoder(chunk).last_hidden_state for chunk in ids.split(batch)])

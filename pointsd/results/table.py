@@ -1,8 +1,10 @@
 """The results table: every benchmark's metrics JSON → one row per cell of the paper's table.
 
 Rows follow SPEC §4 (ScanObjectNN ×3, ModelNet40 with and without voting, few-shot ×4,
-ShapeNetPart class / instance mIoU) plus the real ModelNet10 run. Several files of one task (seeds)
-are reported as mean ± std over seeds; few-shot cells are mean ± std over folds.
+ShapeNetPart class / instance mIoU) plus the real ModelNet10 run and the linear probe of the frozen
+backbone (its Scratch cell: the same architecture at random init, mean ± std over seeds). Several
+files of one task (seeds) are reported as mean ± std over seeds; few-shot cells (ours and scratch)
+are mean ± std over folds.
 
 Beside our value: the chance level of the cell (the best constant prediction, recorded by each run:
 majority class, ``1/way`` for few-shot's balanced test sets, the category's majority part for
@@ -49,6 +51,7 @@ ROWS: tuple[RowSpec, ...] = (
     RowSpec("ShapeNetPart", "Cls.mIoU (%)", "partseg", "test.class_miou", "84.5", "chance.class_miou"),
     RowSpec("ShapeNetPart", "Inst.mIoU (%)", "partseg", "test.instance_miou", "86.1", "chance.instance_miou"),
     RowSpec("ModelNet10 (real data)", "OA (%)", "modelnet10", "test.overall_acc", "—"),
+    RowSpec("Linear probe, frozen (ModelNet40)", "OA (%)", "probe", "test.overall_acc", "—"),
 )
 
 
@@ -104,9 +107,6 @@ def build_rows(records: Iterable[Mapping[str, Any]], scratch: Iterable[Mapping[s
     """Fill every :data:`ROWS` cell from ``records`` (``scratch``: from-scratch runs of some tasks);
     a cell without a metrics file is an error."""
     by_task, scratch_by_task = _by_task(records), _by_task(scratch)
-    if len(by_task.get("fewshot", [])) > 1:
-        sources = ", ".join(str(r.get("_source")) for r in by_task["fewshot"])
-        raise PointSDError(f"more than one few-shot summary given: {sources}")
     rows = []
     for spec in ROWS:
         if spec.task not in by_task:
@@ -117,11 +117,23 @@ def build_rows(records: Iterable[Mapping[str, Any]], scratch: Iterable[Mapping[s
             continue
         row = _fill(spec, runs)
         if spec.task in scratch_by_task:
-            stats = aggregate_seeds(scratch_by_task[spec.task], [spec.key])[spec.key]
-            row = replace(row, scratch=_mean_std(stats["mean"], stats["std"], int(stats["n"])),
-                          scratch_mean=stats["mean"])
+            mean, std, n = _stats(spec, scratch_by_task[spec.task])
+            row = replace(row, scratch=_mean_std(mean, std, n), scratch_mean=mean)
         rows.append(row)
     return rows
+
+
+def _stats(spec: RowSpec, runs: Sequence[Mapping[str, Any]]) -> tuple[float, float, int]:
+    """``(mean, std, n)`` of the row's value: over the folds of the one few-shot summary, else over the runs."""
+    if spec.task == "fewshot":
+        if len(runs) > 1:
+            raise PointSDError(f"more than one few-shot summary given: {', '.join(str(r.get('_source')) for r in runs)}")
+        cell = runs[0]["settings"].get(spec.key)
+        if cell is None:
+            raise PointSDError(f"few-shot summary {runs[0].get('_source')} lacks setting {spec.key!r}")
+        return float(cell["mean"]), float(cell["std"]), int(cell["n_folds"])
+    stats = aggregate_seeds(runs, [spec.key])[spec.key]
+    return stats["mean"], stats["std"], int(stats["n"])
 
 
 def _not_run(spec: RowSpec, record: Mapping[str, Any]) -> Row:
@@ -146,25 +158,17 @@ def _chance(spec: RowSpec, runs: Sequence[Mapping[str, Any]]) -> float:
 
 
 def _fill(spec: RowSpec, runs: Sequence[Mapping[str, Any]]) -> Row:
-    if spec.task == "fewshot":
-        summary = runs[0]
-        cell = summary["settings"].get(spec.key)
-        if cell is None:
-            raise PointSDError(f"few-shot summary {summary.get('_source')} lacks setting {spec.key!r}")
-        mean, std, n, over = float(cell["mean"]), float(cell["std"]), int(cell["n_folds"]), "folds"
-    else:
-        stats = aggregate_seeds(runs, [spec.key])[spec.key]
-        mean, std, n, over = stats["mean"], stats["std"], int(stats["n"]), "seeds"
+    mean, std, n = _stats(spec, runs)
     first = runs[0]
     meta = first.get("meta") or {}
     data_profile = _same(runs, lambda r: (r.get("meta") or {}).get("data_profile"), "meta.data_profile")
     protocol = _same(runs, lambda r: r.get("protocol", (r.get("meta") or {}).get("protocol")), "protocol")
     init = _same(runs, lambda r: r.get("init"), "init")
-    if over == "seeds":
+    if spec.task == "fewshot":
+        over = f"{n} folds"
+    else:
         seeds = sorted({(r.get("meta") or {}).get("seed") for r in runs}, key=str)
         over = f"seeds {', '.join(map(str, seeds))}"
-    else:
-        over = f"{n} folds"
     note = SYNTHETIC_NOTE if data_profile == "synthetic" else f"real data ({meta.get('profile', '?')} profile)"
     return Row(spec.benchmark, spec.metric, _mean_std(mean, std, n), mean, std, n, over, _chance(spec, runs),
                "—", None, spec.paper, data_profile, protocol, init, note)
@@ -193,8 +197,9 @@ def to_markdown(rows: Sequence[Row]) -> str:
         "Our value beside the paper's (SPEC §4). Mean ± std over seeds or few-shot folds where there",
         "are several. *Chance*: the best constant prediction (majority class; 1/way for few-shot; the",
         "category's majority part for ShapeNetPart). *Scratch*: the same task and budget without",
-        "pre-training. Rows on **synthetic** data show that every mechanism runs and learns; they say",
-        "nothing about the paper's accuracy. The ModelNet10 row is trained and tested on real shapes.",
+        "pre-training; for the linear probe, the same backbone at random initialisation. Rows on",
+        "**synthetic** data show that every mechanism runs and learns; they say nothing about the",
+        "paper's accuracy. The ModelNet10 row is trained and tested on real shapes.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),

@@ -244,7 +244,7 @@ def run_finetune(cfg: FinetuneConfig, data: ClassificationData,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, select the epoch per ``cfg.protocol``, evaluate; write and return ``metrics.json``.
 
-    Resumes from ``out_dir/state/last.pt`` when present; a finished run (same configuration and data, see
+    Resumes from the state in ``out_dir``'s work folder when present (:mod:`pointsd.utils.staging`); a finished run (same configuration and data, see
     :mod:`pointsd.utils.run_config`) returns its metrics unchanged. ``extra`` is merged into the metrics.
     """
     return run_supervised(cfg, lambda accelerator: classification_task(cfg, data, accelerator),

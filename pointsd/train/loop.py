@@ -15,13 +15,19 @@ trajectory (BatchNorm normalises over each micro-batch in both). A single proces
 accumulation draws from the global RNG as before.
 
 Files under ``out_dir``:
-- ``state/last.pt``: everything needed to resume (written atomically after every epoch);
+- ``state/last.pt``: everything needed to resume (written atomically after every epoch, and when a stop
+  is asked for: SIGTERM or SIGUSR1, :mod:`pointsd.train.stop`; the loop then raises
+  :class:`pointsd.errors.RunStopped` after the step in progress). A run resumed from a state written
+  mid-epoch skips the batches that epoch already trained (without reading them: the samples' draws
+  follow from the order's generator, :mod:`pointsd.train.batches`) and continues as if it had never
+  stopped: on the CPU its weights equal an uninterrupted run's bit for bit;
 - ``metrics.jsonl``: one JSON object per logged step / evaluation;
 - ``best`` is reported through ``on_best()``, which the task uses to save its own best weights.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -34,13 +40,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.data_loader import skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, broadcast, gather_object
 from tqdm.auto import tqdm
 
-from pointsd.errors import PointSDError, first_line
+from pointsd.errors import PointSDError, RunStopped, first_line
 from pointsd.models.checkpoints import load_state_file
 from pointsd.ops.validate import values_unchecked
 from pointsd.train.speed import SpeedPlan
+from pointsd.train.stop import StopRequest
 from pointsd.utils import atomic, json_io
 from pointsd.utils.run_info import set_seed
 
@@ -68,6 +76,8 @@ class LoopState:
 
     epoch: int = 0
     step: int = 0
+    batch: int = 0  # batches of epoch ``epoch`` already trained (0 at an epoch's start)
+    logged: int = 0  # the last step with a loss line
     best_score: float = -math.inf
     best: dict[str, Any] = field(default_factory=dict)
 
@@ -204,6 +214,7 @@ def train(
                      enabled=accelerator.is_main_process)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     accum = accelerator.gradient_accumulation_steps
+    save = functools.partial(_save_state, state_path, state, modules, optimizer, scheduler, accelerator, streams)
 
     losses = LossLog(accelerator, cfg, log, optimizer, state,
                      steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch) if hasattr(loader, "__len__")
@@ -216,37 +227,61 @@ def train(
 
     for m in modules.values():
         m.train()
-    while state.epoch < cfg.epochs:
-        micro: list[torch.Tensor] = []
-        for i, batch in enumerate(loader):
-            if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch * accum:
-                break
-            with values_unchecked(not cfg.check_every_step):  # the point ops read no values either
-                loss = _backward(accelerator, modules, streams.use(i % accum), step_fn, batch)
-            micro.append(losses.see(loss, state))
-            if not accelerator.sync_gradients:
-                continue
-            if cfg.grad_clip:
-                accelerator.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step_loss, micro = torch.stack(micro).mean(), []
-            state.step += 1
-            if on_step is not None:
-                on_step(state.step)
-            losses.stepped(state, step_loss)
-            if cfg.eval_every and state.step % cfg.eval_every == 0:
+    with StopRequest(accelerator) as stop:
+        while state.epoch < cfg.epochs:
+            epoch_start = _generator_state(loader)  # what a stop within this epoch saves for the order
+            micro: list[torch.Tensor] = []
+            for i, batch in _batches(accelerator, loader, state.batch):
+                if cfg.max_steps_per_epoch is not None and i >= cfg.max_steps_per_epoch * accum:
+                    break
+                if i % accum == 0:  # between optimiser steps, never after an epoch's last: that ends the epoch
+                    _stop_if_asked(stop, losses, state, functools.partial(save, epoch_start))
+                with values_unchecked(not cfg.check_every_step):  # the point ops read no values either
+                    loss = _backward(accelerator, modules, streams.use(i % accum), step_fn, batch)
+                micro.append(losses.see(loss, state))
+                if not accelerator.sync_gradients:
+                    continue
+                if cfg.grad_clip:
+                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step_loss, micro = torch.stack(micro).mean(), []
+                state.step, state.batch = state.step + 1, i + 1
+                if on_step is not None:
+                    on_step(state.step)
+                losses.stepped(state, step_loss)
+                if cfg.eval_every and state.step % cfg.eval_every == 0:
+                    evaluate()
+            losses.end_epoch(state, step_loss)
+            state.epoch, state.batch = state.epoch + 1, 0
+            if not cfg.eval_every or (state.epoch == cfg.epochs and state.step % cfg.eval_every):
                 evaluate()
-        losses.end_epoch(state, step_loss)
-        state.epoch += 1
-        if not cfg.eval_every or (state.epoch == cfg.epochs and state.step % cfg.eval_every):
-            evaluate()
-        _save_state(state_path, state, modules, optimizer, scheduler, accelerator, streams, loader)
+            save(_generator_state(loader))
+            if state.epoch < cfg.epochs:
+                _stop_if_asked(stop, losses, state, lambda: None)  # saved just now
     losses.bar.close()
     _sync_buffers(accelerator, modules)
     accelerator.wait_for_everyone()
     return state
+
+
+def _stop_if_asked(stop: StopRequest, losses: LossLog, state: LoopState, save: Callable[[], None]) -> None:
+    """If any process was asked to stop: check the losses, ``save()`` the state, raise :class:`RunStopped`."""
+    asked = stop.agreed()
+    if asked is not None:
+        losses.check(state)  # a non-finite loss is not checkpointed
+        save()
+        raise RunStopped(asked, state.step, losses.cfg.out_dir / "state" / "last.pt")
+
+
+def _batches(accelerator: Accelerator, loader: Iterable[Any], skip: int) -> Iterator[tuple[int, Any]]:
+    """``(index in the epoch, batch)`` of one epoch of ``loader``, the first ``skip`` batches left out
+    unread (a prepared loader's sampler skips them; ``loader`` itself is kept for the next epoch)."""
+    if skip and hasattr(loader, "batch_sampler"):
+        yield from enumerate(skip_first_batches(loader, skip), start=skip)
+    else:
+        yield from ((i, batch) for i, batch in enumerate(loader) if i >= skip)
 
 
 def best_weights_saver(
@@ -304,7 +339,6 @@ class LossLog:
                  optimizer: torch.optim.Optimizer, state: LoopState, steps_per_epoch: int | None) -> None:
         self.accelerator, self.cfg, self.log, self.optimizer = accelerator, cfg, log, optimizer
         self.watch = NonFiniteWatch(cfg.check_every_step, accelerator)
-        self.last_logged = state.step
         self.bar = tqdm(total=cfg.epochs * steps_per_epoch if steps_per_epoch else None, initial=state.step,
                         disable=not cfg.progress or not accelerator.is_main_process, desc=cfg.out_dir.name,
                         dynamic_ncols=True)
@@ -315,7 +349,7 @@ class LossLog:
 
     def check(self, state: LoopState) -> None:
         """Raise if a loss since the last line was not finite."""
-        self.watch.check(f"steps {self.last_logged + 1}-{state.step} in {self.cfg.out_dir}")
+        self.watch.check(f"steps {state.logged + 1}-{state.step} in {self.cfg.out_dir}")
 
     def stepped(self, state: LoopState, loss: torch.Tensor) -> None:
         """After optimiser step ``state.step`` with mean loss ``loss``: the bar, and a line every ``log_every``."""
@@ -325,7 +359,7 @@ class LossLog:
 
     def end_epoch(self, state: LoopState, loss: torch.Tensor) -> None:
         """The epoch's last step gets a line (if it has none yet)."""
-        if state.step != self.last_logged:
+        if state.step != state.logged:
             self.write(state, loss)
 
     def write(self, state: LoopState, loss: torch.Tensor) -> None:
@@ -334,7 +368,7 @@ class LossLog:
         self.log.write({"step": state.step, "epoch": state.epoch, "loss": value,
                         "lr": self.optimizer.param_groups[0]["lr"]})
         self.bar.set_postfix(loss=f"{value:.4f}")
-        self.last_logged = state.step
+        state.logged = state.step
 
 
 def _backward(
@@ -391,19 +425,28 @@ def _sampler_generator(loader: Iterable[Any]) -> torch.Generator | None:
     return None
 
 
-def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, accelerator, streams, loader) -> None:
-    rng = gather_object([{"global": _rng_state(), "streams": streams.states}])  # every process's draws
+def _generator_state(loader: Iterable[Any]) -> torch.Tensor:
+    """The state of the generator that orders ``loader``'s samples (empty when it has none)."""
     sampler = _sampler_generator(loader)
+    return sampler.get_state() if sampler is not None else torch.empty(0, dtype=torch.uint8)
+
+
+def _save_state(path: Path, state: LoopState, modules, optimizer, scheduler, accelerator, streams,
+                order: torch.Tensor) -> None:
+    """Write the resume state (main process); ``order``: the sampler's generator at the start of the epoch
+    that ``state.batch`` counts in."""
+    rng = gather_object([{"global": _rng_state(), "streams": streams.states}])  # every process's draws
     if not accelerator.is_main_process:
         return
     atomic.torch_save(path, {
         "modules": {k: accelerator.unwrap_model(m).state_dict() for k, m in modules.items()},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "loop": {"epoch": state.epoch, "step": state.step, "best_score": state.best_score},
+        "loop": {"epoch": state.epoch, "step": state.step, "batch": state.batch, "logged": state.logged,
+                 "best_score": state.best_score},
         "best": json_io.dumps(state.best, compact=True),
         "rng": rng,
-        "sampler": sampler.get_state() if sampler is not None else torch.empty(0, dtype=torch.uint8),
+        "sampler": order,
     })
 
 
@@ -429,13 +472,18 @@ def _load_state(path: Path, modules, optimizer, scheduler, accelerator, streams,
             sampler.set_state(blob["sampler"])
         loop = blob["loop"]
         state = LoopState(
-            epoch=int(loop["epoch"]), step=int(loop["step"]), best_score=float(loop["best_score"]),
+            epoch=int(loop["epoch"]), step=int(loop["step"]), batch=int(loop.get("batch", 0)),
+            logged=int(loop.get("logged", loop["step"])),
+            best_score=float(loop["best_score"]),
             best=json.loads(blob["best"]),
         )
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise PointSDError(f"cannot resume from {path}: it does not fit this run ({first_line(err)}); {how}"
                            ) from err
-    if accelerator.num_processes > 1:  # which processes resumed; a single process resumes silently
-        print(f"[process {accelerator.process_index}/{accelerator.num_processes}] resumed from {path}: "
-              f"epoch {state.epoch}, step {state.step}", file=sys.stderr, flush=True)
+    where = f"epoch {state.epoch}, step {state.step}" + (f" (batch {state.batch} of the epoch)" if state.batch else "")
+    if accelerator.num_processes > 1:  # which processes resumed
+        print(f"[process {accelerator.process_index}/{accelerator.num_processes}] resumed from {path}: {where}",
+              file=sys.stderr, flush=True)
+    else:  # on stdout: stderr holds only failures
+        print(f"resumed from {path}: {where}", flush=True)
     return state

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.optimization import get_cosine_schedule_with_warmup
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from pointsd.diffusion.resampler import ResamplerConfig
 from pointsd.diffusion.stable_diffusion import StableDiffusionParts, check_sd_folder, load_stable_diffusion
@@ -35,6 +35,7 @@ from pointsd.diffusion.teacher import Stage2Teacher
 from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
+from pointsd.train.batches import shuffled_loader
 from pointsd.train.latent_cache import LatentCache
 from pointsd.train.loop import LoopConfig, accelerator_for, steps_per_epoch, train
 from pointsd.train.patch_mix import mix_images, swap_slots
@@ -42,7 +43,7 @@ from pointsd.train.presets import MIX_RESIZES, POINT_SUBSETS, STAGE2_GROUPINGS
 from pointsd.train.probe import ProbeConfig, probe_accuracy
 from pointsd.train.speed import SpeedPlan, cast_frozen_
 from pointsd.train.training_config import TrainingConfig
-from pointsd.utils import data_record, json_io
+from pointsd.utils import data_record, json_io, staging
 from pointsd.utils.run_config import check_run_folder, record_run
 from pointsd.utils.run_info import run_metadata, set_seed
 
@@ -277,7 +278,8 @@ def run_pretrain(
     plan: SpeedPlan | None = None, sd: StableDiffusionParts | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train stage ``cfg.stage`` (resuming from ``out_dir/state`` when present); returns the summary written.
+    """Train stage ``cfg.stage`` in ``out_dir``'s work folder (resuming from its ``state`` when present) and
+    publish it as ``out_dir`` (:mod:`pointsd.utils.staging`); returns the summary written.
 
     ``plan`` (default: ``cfg.speed_plan()``) says what runs for speed; ``sd`` (default: loaded from
     ``cfg.sd_dir``) the Stable Diffusion parts; ``on_step`` goes to :func:`pointsd.train.loop.train`.
@@ -294,6 +296,7 @@ def run_pretrain(
     finished = check_run_folder(Path(cfg.out_dir), asdict(cfg), read, result=SUMMARY, overwrite=cfg.overwrite)
     if finished is not None:
         return finished
+    work = staging.work_folder(Path(cfg.out_dir), asdict(cfg), read)
     plan = plan or cfg.speed_plan()
     accelerator = accelerator_for(cfg.device, plan, cfg.grad_accum)
     built = build_models(cfg, plan, accelerator.device, sd)
@@ -302,12 +305,11 @@ def run_pretrain(
     params = [p for m in built.trained.values() for p in m.parameters()]
     optimizer = plan.adamw(params, lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay, eps=1e-8)
     # every sample every epoch, the short last batch included (the official loader's default drop_last=False)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
-                        generator=torch.Generator().manual_seed(cfg.seed), **plan.loader_options())
+    loader = shuffled_loader(train_set, cfg.batch_size, cfg.seed, plan, drop_last=False)
     if len(loader) == 0:
         raise PointSDError("the pre-training set is empty")
     if accelerator.is_main_process:
-        record_run(Path(cfg.out_dir), asdict(cfg), read, result=SUMMARY, overwrite=cfg.overwrite)
+        record_run(work, asdict(cfg), read, result=SUMMARY, overwrite=cfg.overwrite)
     accelerator.wait_for_everyone()
     wrapped, optimizer, loader = accelerator.prepare(built.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
@@ -325,20 +327,22 @@ def run_pretrain(
                                   accelerator.device)
 
     loop_cfg = LoopConfig(
-        out_dir=Path(cfg.out_dir), epochs=cfg.epochs, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
+        out_dir=work, epochs=cfg.epochs, grad_clip=cfg.grad_clip, log_every=cfg.log_every,
         eval_every=cfg.probe_every or 0, select_metric="probe_acc" if eval_fn else None,
         progress=cfg.progress, max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed,
         check_every_step=not plan.deferred_checks,
     )
     state = train(
         accelerator, loop_cfg, modules=built.trained, optimizer=optimizer, scheduler=scheduler, loader=loader,
-        step_fn=step_fn, eval_fn=eval_fn, on_best=lambda _record: save(Path(cfg.out_dir) / "best"), on_step=on_step,
+        step_fn=step_fn, eval_fn=eval_fn, on_best=lambda _record: save(work / "best"), on_step=on_step,
     )
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return {}
-    save(Path(cfg.out_dir))
-    return _write_summary(cfg, plan, accelerator, state)
+    save(work)
+    summary = _write_summary(cfg, plan, accelerator, state, work)
+    staging.publish(work, Path(cfg.out_dir))
+    return summary
 
 
 def make_step(
@@ -363,8 +367,9 @@ def _make_saver(cfg: PretrainConfig, model: torch.nn.Module) -> Callable[[Path],
     return save
 
 
-def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerator, state: Any) -> dict[str, Any]:
-    last_loss = _last_logged_loss(Path(cfg.out_dir) / "metrics.jsonl")
+def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerator, state: Any,
+                   folder: Path) -> dict[str, Any]:
+    last_loss = _last_logged_loss(folder / "metrics.jsonl")
     summary = {
         "task": f"pretrain-stage{cfg.stage}",
         "meta": run_metadata(profile=cfg.profile, protocol=cfg.probe.policy, seed=cfg.seed,
@@ -379,7 +384,7 @@ def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerato
         "best": state.best or None,
         "config": json_io.plain(asdict(cfg)),
     }
-    json_io.write_json(Path(cfg.out_dir) / SUMMARY, summary)
+    json_io.write_json(folder / SUMMARY, summary)
     return summary
 
 

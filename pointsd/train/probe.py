@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pointsd import ops
 from pointsd.errors import PointSDError
+from pointsd.train.metrics import majority_rate
 from pointsd.train.splits import stratified_split
 
 POLICIES = ("paper", "honest")
@@ -77,8 +78,15 @@ def probe_accuracy(
     backbone: torch.nn.Module, train_set: Dataset, test_set: Dataset, cfg: ProbeConfig, device: torch.device
 ) -> dict[str, Any]:
     """``{"probe_acc": selection score, "probe_test_acc": test score, "probe_policy": policy}``."""
-    X_train, y_train = extract_features(backbone, train_set, cfg.num_points, cfg.batch_size, device)
-    X_test, y_test = extract_features(backbone, test_set, cfg.num_points, cfg.batch_size, device)
+    train = extract_features(backbone, train_set, cfg.num_points, cfg.batch_size, device)
+    test = extract_features(backbone, test_set, cfg.num_points, cfg.batch_size, device)
+    return _fit_and_score(train, test, cfg)
+
+
+def _fit_and_score(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                   cfg: ProbeConfig) -> dict[str, Any]:
+    """The probe fitted on features ``train = (X, y)`` as ``cfg.policy`` says, scored on ``test``."""
+    (X_train, y_train), (X_test, y_test) = train, test
     if cfg.policy == "paper":
         clf = fit_probe(X_train, y_train, cfg.seed)
         test_acc = score(clf, X_test, y_test)
@@ -91,3 +99,15 @@ def probe_accuracy(
         "probe_policy": cfg.policy,
     }
 
+
+def probe_record(backbone: torch.nn.Module, train_set: Dataset, test_set: Dataset, cfg: ProbeConfig,
+                 device: torch.device) -> dict[str, Any]:
+    """The probe of a frozen ``backbone`` as a metrics-file body: ``test.overall_acc`` (the probe fitted as
+    ``cfg.policy`` says, scored on the test set), ``selection_acc`` and ``chance.overall_acc`` (majority)."""
+    backbone.eval()
+    train = extract_features(backbone, train_set, cfg.num_points, cfg.batch_size, device)
+    test = extract_features(backbone, test_set, cfg.num_points, cfg.batch_size, device)
+    result = _fit_and_score(train, test, cfg)
+    return {"test": {"overall_acc": result["probe_test_acc"]}, "selection_acc": result["probe_acc"],
+            "chance": {"overall_acc": majority_rate(torch.from_numpy(test[1]))},
+            "probe": {"points": cfg.num_points, "C": PROBE_C, "max_iter": PROBE_MAX_ITER}}

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
+from pointsd.train.batches import SEED_RANGE, shuffled_loader
 from pointsd.train.loop import (
     LoopConfig,
     accelerator_for,
@@ -34,7 +35,7 @@ from pointsd.train.loop import (
 from pointsd.train.presets import PROTOCOLS
 from pointsd.train.speed import SpeedPlan
 from pointsd.train.training_config import TrainingConfig
-from pointsd.utils import data_record, json_io
+from pointsd.utils import data_record, json_io, staging
 from pointsd.utils.run_config import check_run_folder, record_run
 from pointsd.utils.run_info import run_metadata, set_seed
 
@@ -122,14 +123,15 @@ def train_loader(dataset: Dataset, batch_size: int, plan: SpeedPlan, seed: int |
                  ) -> DataLoader:
     """Shuffled, ``drop_last`` batches of ``dataset``; fewer than 2 samples raise ``too_small`` with ``{n}`` the count.
 
-    With ``seed``, one seeded shuffling generator, which the loop checkpoints: a resumed run sees the
-    same batches as an uninterrupted one, and every process (accelerate shares rank 0's) the same order.
+    The order and the samples' draws follow from ``seed`` (None: a seed drawn from the global RNG), through
+    one generator the loop checkpoints (:mod:`pointsd.train.batches`): a resumed run sees the same batches
+    as an uninterrupted one, and every process (accelerate shares rank 0's) the same order.
     """
     if len(dataset) < 2:
         raise PointSDError(too_small.replace("{n}", str(len(dataset))))
-    generator = None if seed is None else torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=min(batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      generator=generator, **plan.loader_options())
+    if seed is None:
+        seed = int(torch.randint(SEED_RANGE, ()).item())
+    return shuffled_loader(dataset, min(batch_size, len(dataset)), seed, plan, drop_last=True)
 
 
 def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], SupervisedTask], *,
@@ -138,8 +140,9 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the task ``build(accelerator)`` makes, pick its epoch, evaluate; write and return ``metrics.json``.
 
-    ``cfg`` is validated first. ``data`` (role → dataset) is what the run reads, recorded by content. Resumes
-    from ``out_dir/state/last.pt`` when present; a finished run (same configuration and data, see
+    ``cfg`` is validated first. ``data`` (role → dataset) is what the run reads, recorded by content. The run
+    trains in ``out_dir``'s work folder and is published as ``out_dir`` when finished (:mod:`pointsd.utils.staging`);
+    it resumes from the work folder's ``state/last.pt`` when present; a finished run (same configuration and data, see
     :mod:`pointsd.utils.run_config`) returns its metrics unchanged. Nothing is written into the folder before
     the task, its data and ``--init`` passed their checks. ``extra`` is part of the recorded
     configuration and is merged into the metrics; ``too_small`` is the error for a training set of fewer
@@ -150,6 +153,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     finished = check_run_folder(out, config, read, result=METRICS, overwrite=cfg.overwrite)
     if finished is not None:
         return finished
+    work = staging.work_folder(out, config, read)
     set_seed(cfg.seed)
     plan = cfg.speed_plan()
     accelerator = accelerator_for(cfg.device, plan, grad_accum)
@@ -158,7 +162,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     optimizer = task.make_optimizer(task.model)
     loader = train_loader(task.train_set, cfg.batch_size, plan, task.shuffle_seed, too_small)
     if accelerator.is_main_process:
-        record_run(out, config, read, result=METRICS, overwrite=cfg.overwrite)
+        record_run(work, config, read, result=METRICS, overwrite=cfg.overwrite)
     accelerator.wait_for_everyone()
     model, optimizer, loader = accelerator.prepare(task.model, optimizer, loader)
     steps = steps_per_epoch(loader, accelerator, cfg.max_steps_per_epoch)
@@ -166,19 +170,19 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     if plan.compile:
         accelerator.unwrap_model(model).compile()  # in place: state-dict keys kept; grouping traced (custom ops)
 
-    loop_cfg = LoopConfig(out_dir=out, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
+    loop_cfg = LoopConfig(out_dir=work, epochs=cfg.epochs, grad_clip=cfg.grad_clip or None,
                           log_every=max(1, min(10, steps)), select_metric=task.select_key, progress=cfg.progress,
                           max_steps_per_epoch=cfg.max_steps_per_epoch, seed=cfg.seed,
                           check_every_step=not plan.deferred_checks)
     started = time.perf_counter()
     state = train(accelerator, loop_cfg, modules={"model": model}, optimizer=optimizer, scheduler=scheduler,
                   loader=loader, step_fn=lambda batch: task.loss(model, batch), eval_fn=lambda: task.select(model),
-                  on_best=best_weights_saver(out / "best.pt", accelerator, model, task.select_key))
+                  on_best=best_weights_saver(work / "best.pt", accelerator, model, task.select_key))
     train_seconds = time.perf_counter() - started
 
     model.eval()
     last = task.last_epoch(model)
-    saved = load_best_weights(out / "best.pt", accelerator, model)
+    saved = load_best_weights(work / "best.pt", accelerator, model)
     result: dict[str, Any] = {
         "task": task.name,
         "init": cfg.init,
@@ -199,5 +203,6 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     }
     if not accelerator.is_main_process:
         return {}
-    json_io.write_json(out / METRICS, result)
+    json_io.write_json(work / METRICS, result)
+    staging.publish(work, out)
     return result

@@ -38,14 +38,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield inner
         if not inner.exists():
             raise FileNotFoundError(f"atomic write produced nothing for {target}")
-        if target.is_dir() and not target.is_symlink():
-            old = _old(target)
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(inner, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(inner, target)
+        replace_folder(inner, target)
     except Exception as err:
         if is_write_refusal(err):
             raise write_error(target, err) from err
@@ -77,6 +70,19 @@ def clean_interrupted(folder: str | os.PathLike, target: str | None = None) -> l
         elif path.name.endswith(OLD_SUFFIX):
             os.replace(path, original)
     return removed
+
+
+def replace_folder(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; a folder at ``target`` is first moved aside to ``.TARGET.old`` and
+    removed after (a kill between the renames leaves that for :func:`clean_interrupted` to put back)."""
+    if target.is_dir() and not target.is_symlink():
+        old = _old(target)
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(source, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(source, target)
 
 
 def _old(target: Path) -> Path:

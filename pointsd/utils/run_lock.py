@@ -79,6 +79,8 @@ def is_stale(holder: dict[str, object]) -> bool:
         return True
     except PermissionError:
         pass  # alive, another user's
+    if _state(pid) in ("Z", "X"):
+        return True  # killed, not yet reaped by its parent: a zombie holds no lock
     return holder.get("ticks") is not None and _start_ticks(pid) not in (None, holder.get("ticks"))
 
 
@@ -166,10 +168,21 @@ def _boot_id() -> str | None:
         return None
 
 
-def _start_ticks(pid: int) -> int | None:
-    """When process ``pid`` started, in clock ticks since boot (Linux), else None."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of Linux ``/proc/PID/stat`` after the command name (state first), else None."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _state(pid: int) -> str | None:
+    """Process ``pid``'s state letter (R, S, ..., Z zombie), else None."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux), else None."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None

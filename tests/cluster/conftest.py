@@ -1,13 +1,21 @@
 """A one-node SLURM cluster for the tests: munged, slurmctld and slurmd started directly (no systemd)
 from a slurm.conf generated for this host in a temporary folder, stopped by PID at the end.
 
+It looks like the site workflow/profiles/slurm expects: its partition is the profile's (``gpu``), its node
+offers 2 GPUs (stand-in device files: jobs asking for one are scheduled; the training runs on the CPU),
+and jobs are confined by cgroups (v1: proctrack/cgroup, task/cgroup constrain cores and memory; the
+cgroup v1 hierarchies of this container are writable). KillWait=10 s (SIGTERM → SIGKILL at a time
+limit), OverTimeLimit=0; slurmctld checks time limits and ``--signal`` every 30 s, so a job with
+``--time=1`` is signalled between 30 and 60 s before its limit and ends within about 90 s.
+
 SLURM commands find the cluster through ``SLURM_CONF``. snakemake-executor-plugin-slurm-jobstep
 drops every ``SLURM_*`` variable but the job's identity before its nested ``srun``, so inside a job
 ``srun`` would look for /etc/slurm/slurm.conf (a real site has it; this cluster must not touch it):
 an ``srun`` shim first on the PATH sets ``SLURM_CONF`` again.
 
 Skipped, with the reason, where it cannot run: not root, slurm-wlm / munge not installed (``.ci/run``
-installs them with apt), or the daemons do not come up.
+installs them with apt), or the daemons do not come up; with ``CI=true`` each of these fails the test
+instead (tests/prerequisites.py).
 """
 
 from __future__ import annotations
@@ -16,16 +24,21 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+
+from tests.prerequisites import missing_prerequisite
 
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scancel")
-PARTITION = "debug"
+PARTITION = "gpu"  # workflow/profiles/slurm's slurm_partition
+GPUS = 2
 
 
 @dataclass
@@ -37,7 +50,8 @@ class Cluster:
     partition: str = PARTITION
 
     def squeue(self) -> dict[str, str]:
-        """``{job id: state}`` of every job slurmctld still remembers (MinJobAge keeps finished ones 10 min)."""
+        """``{job id: state}`` of every job slurmctld still remembers (MinJobAge keeps finished ones an hour:
+        the time-limited run spanned 25 minutes on a slow machine, and its first jobs must still answer)."""
         out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %T"], env=self.env, capture_output=True,
                              text=True, check=True).stdout
         return dict(line.split() for line in out.splitlines())
@@ -50,7 +64,7 @@ def _free_port() -> int:
 
 
 def _slurm_conf(root: Path, host: str) -> str:
-    """slurm.conf for one node ``host`` with this machine's CPUs and memory; no accounting, no cgroups."""
+    """slurm.conf for one node ``host`` with this machine's CPUs and memory and GPUS counted GPUs; no accounting."""
     mem_mb = int(int(Path("/proc/meminfo").read_text().split()[1]) / 1024 * 0.9)
     return "\n".join([
         "ClusterName=pointsdtest", f"SlurmctldHost={host}(127.0.0.1)", "SlurmUser=root", "SlurmdUser=root",
@@ -58,12 +72,13 @@ def _slurm_conf(root: Path, host: str) -> str:
         f"StateSaveLocation={root}/state", f"SlurmdSpoolDir={root}/spool",
         f"SlurmctldPidFile={root}/slurmctld.pid", f"SlurmdPidFile={root}/slurmd.pid",
         f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
-        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none",
-        "SchedulerType=sched/backfill", "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core",
+        "ProctrackType=proctrack/cgroup", "TaskPlugin=task/cgroup", "MpiDefault=none", "GresTypes=gpu",
+        "KillWait=10", "OverTimeLimit=0",
+        "SchedulerType=sched/backfill", "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory",
         "AccountingStorageType=accounting_storage/none", "JobAcctGatherType=jobacct_gather/none",
-        "JobCompType=jobcomp/none", "MinJobAge=600", "ReturnToService=2",
+        "JobCompType=jobcomp/none", "MinJobAge=3600", "ReturnToService=2",
         f"SlurmctldLogFile={root}/slurmctld.log", f"SlurmdLogFile={root}/slurmd.log",
-        f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={mem_mb} State=UNKNOWN",
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={mem_mb} Gres=gpu:{GPUS} State=UNKNOWN",
         f"PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP", "",
     ])
 
@@ -93,15 +108,21 @@ def _wait_idle(env: dict[str, str], procs: list[subprocess.Popen], seconds: floa
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory) -> Iterator[Cluster]:
     if os.geteuid() != 0:
-        pytest.skip("the one-node SLURM cluster needs root (slurmd runs jobs as their user)")
+        missing_prerequisite("the one-node SLURM cluster needs root (slurmd runs jobs as their user)")
     missing = [d for d in DAEMONS if shutil.which(d) is None]
     if missing:
-        pytest.skip(f"SLURM not installed ({', '.join(missing)} missing): apt-get install slurm-wlm munge")
+        missing_prerequisite(f"SLURM not installed ({', '.join(missing)} missing): apt-get install slurm-wlm munge")
     root = tmp_path_factory.mktemp("slurm")
     (root / "state").mkdir()
     (root / "spool").mkdir()
     host = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
     (root / "slurm.conf").write_text(_slurm_conf(root, host))
+    (root / "dev").mkdir()
+    for i in range(GPUS):  # stand-in device files (what /dev/null is): SLURM counts GPUs by their files
+        os.mknod(root / "dev" / f"gpu{i}", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File={root}/dev/gpu[0-{GPUS - 1}]\n")
+    (root / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\nCgroupMountpoint=/sys/fs/cgroup\n"
+                                      "ConstrainCores=yes\nConstrainRAMSpace=yes\n")
     subprocess.run(["mungekey", "--create", f"--keyfile={root}/munge.key"], check=True, capture_output=True)
     shim = root / "bin" / "srun"
     shim.parent.mkdir()
@@ -121,9 +142,25 @@ def slurm_cluster(tmp_path_factory) -> Iterator[Cluster]:
             procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
             time.sleep(0.5)
         if not _wait_idle(env, procs):
-            pytest.skip("the SLURM daemons did not come up: " + (root / "daemons.out").read_text()[-500:])
+            missing_prerequisite("the SLURM daemons did not come up: " + (root / "daemons.out").read_text()[-500:])
         yield Cluster(root, env)
     finally:
         subprocess.run(["scancel", "--partition", PARTITION], env=env, capture_output=True, check=False)
         _stop(procs)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def cluster_checkout(copy_checkout) -> Callable[[Path], Path]:
+    """``cluster_checkout(dest)``: the checkout (``copy_checkout``) with a tiny SD that trains 5 + 5 steps.
+    These tests check jobs, signals and outputs, not what the teacher learns (tests/e2e does), and its
+    minutes of training would be paid by each SLURM run and each local comparison."""
+
+    def copy(dest: Path) -> Path:
+        work = copy_checkout(dest)
+        params = yaml.safe_load((work / "params.yaml").read_text())
+        params["sd"]["train"].update(vae_steps=5, unet_steps=5)
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        return work
+
+    return copy

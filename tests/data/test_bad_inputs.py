@@ -15,7 +15,7 @@ from pointsd.data import safe_pickle
 from pointsd.data.fewshot import ModelNetFewShot
 from pointsd.data.labelled_h5 import LabelledH5
 from pointsd.data.modelnet40 import ModelNet40
-from pointsd.data.shapenet55 import load_cloud
+from pointsd.data.shapenet55 import TAXONOMY, category_names, load_cloud
 from pointsd.data.ulip_renders import ShapeNet55Pretrain
 from pointsd.errors import PointSDError
 
@@ -93,3 +93,17 @@ def test_dat_with_wrong_point_count(tmp_path: Path) -> None:
 def test_missing_image_for_listed_shape(synth_root: Path, tmp_path: Path) -> None:
     with pytest.raises(PointSDError, match=r"_r_000\.png: missing for shape"):
         ShapeNet55Pretrain(synth_root, tmp_path, "train")
+
+
+def test_shapenet_taxonomy_names_and_a_bad_one(synth_root: Path, tmp_path: Path) -> None:
+    """The captions' category names come from the taxonomy (first name of each synset); a taxonomy of the
+    wrong shape, or none, is an error naming the file."""
+    names = category_names(synth_root)
+    assert names["02691156"] == "airplane" and all(names.values())
+    folder = tmp_path / "ShapeNet55-34"
+    folder.mkdir()
+    with pytest.raises(PointSDError, match=TAXONOMY):
+        category_names(tmp_path)
+    (folder / TAXONOMY).write_text('{"02691156": "airplane"}')
+    with pytest.raises(PointSDError, match=f"{TAXONOMY}: expected a list"):
+        category_names(tmp_path)

@@ -21,6 +21,7 @@ from conftest import ROOT, command, env, launch, losses, metrics_lines
 
 from pointsd.models.classifier import PointTransformerClassifier
 from pointsd.train import finetune as ft
+from pointsd.utils import staging
 from tests.cli_flags import FINETUNE
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(600)]
@@ -83,7 +84,8 @@ def test_killed_run_resumes_on_both_processes(tmp_path, data):
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while not (out / "state" / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        while (not any((w / "state" / "last.pt").exists() for w in staging.partials(out)) and proc.poll() is None
+               and time.monotonic() < deadline):
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)  # the launcher
@@ -91,7 +93,7 @@ def test_killed_run_resumes_on_both_processes(tmp_path, data):
         subprocess.run(["pkill", "-KILL", "-f", "--", f"--out {out} "], check=False)
     finally:
         proc.wait()
-    while subprocess.run(["pgrep", "-f", "--", f"--out {out} "], capture_output=True).returncode == 0:
+    while subprocess.run(["pgrep", "-f", "--", f"--out {out} "], check=False, capture_output=True).returncode == 0:
         time.sleep(0.2)
     assert not (out / "metrics.json").exists()
     resumed = finetune(2, data, out, "--epochs", "6")

@@ -24,13 +24,13 @@ def sd(tmp_path_factory):
 
 def run(processes: int, out, sd, stage: int, *extra: str):
     return launch(processes, WORKER, "--stage", str(stage), "--sd", str(sd), "--out", str(out),
-                  "--batch-size", "4", *extra)
+                  "--seen", f"{out}-seen", "--batch-size", "4", *extra)
 
 
 def test_stage1_and_stage2_on_two_processes_match_one(tmp_path, sd):
     stage1 = tmp_path / "stage1-2p"
     proc = run(2, stage1, sd, 1)
-    seen = [set(map(int, (stage1 / f"seen-{r}.txt").read_text().split())) for r in (0, 1)]
+    seen = [set(map(int, (tmp_path / "stage1-2p-seen" / f"seen-{r}.txt").read_text().split())) for r in (0, 1)]
     assert not seen[0] & seen[1] and seen[0] | seen[1] == set(range(32)), "shards overlap or miss samples"
     single = tmp_path / "stage1-1p"
     run(1, single, sd, 1, "--grad-accum", "2")

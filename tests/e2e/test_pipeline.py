@@ -2,7 +2,8 @@
 
 Checks: every table row is present and parses; every row learns (the floors of the embedded
 default: classification ≥ 3× its chance column, ShapeNetPart instance mIoU ≥ 40 %, real ModelNet10
-≥ 80 %); the scratch column and the curves are there; the report bundles them; a second run has
+≥ 80 %); the scratch column and the curves are there; pre-training beats scratch on the means (not
+yet the linear probe's random init); the teacher learned the renders; the report bundles them; a second run has
 nothing to do; changing one fine-tuning parameter re-runs exactly that task's jobs and the outputs
 that read them.
 """
@@ -92,12 +93,35 @@ def test_every_row_learns(workdir):
 def test_scratch_column_and_curves(workdir):
     rows = _rows(workdir)
     with_scratch = {key for key, row in rows.items() if row["scratch_mean"] is not None}
-    assert with_scratch == {(b, "OA (%)") for b in ("ScanObjectNN OBJ_BG", "ScanObjectNN OBJ_ONLY",
-                                                   "ScanObjectNN PB_T50_RS", "ModelNet40", "ModelNet40 + voting")}
+    assert with_scratch == {key for key in rows if not key[0].startswith("ShapeNetPart")}  # every row but partseg
+    probe = rows[("Linear probe, frozen (ModelNet40)", "OA (%)")]
+    assert probe["scratch"].count(" ± ") == 1  # the random-init backbones: params probe.random_inits (3) seeds
     figures = {p.name for p in (workdir / "results" / "curves").glob("*.png")}
     assert {"pretrain_stage1.png", "pretrain_stage2.png", "finetune_scan_objbg.png",
             "finetune_scratch_modelnet40.png", "fewshot_5w10s_fold0.png", "partseg.png"} <= figures
-    assert len(figures) == 20
+    assert len(figures) == 21  # 2 stages, 4 + 4 scratch tasks, ModelNet10 + scratch, 8 folds, partseg
+
+
+CLASSIFICATION = ("ScanObjectNN OBJ_BG", "ScanObjectNN OBJ_ONLY", "ScanObjectNN PB_T50_RS", "ModelNet40",
+                  "ModelNet40 + voting")
+FEWSHOT = tuple(f"ModelNet40 few-shot {w}w{s}s" for w in (5, 10) for s in (10, 20))
+
+
+def _mean(rows: dict, names: tuple[str, ...], column: str) -> float:
+    return sum(rows[(name, "OA (%)")][column] for name in names) / len(names)
+
+
+def test_pre_training_beats_scratch(workdir):
+    """Pre-trained vs the same budget from scratch (#24), measured 2026-12-07 (commit c6c87c1) on seeds 0 / 1:
+    the five classification rows 76.9 / 77.7 vs 25.2 / 47.0 (mean), the four few-shot rows 99.6 / 99.9 vs
+    77.4 / 77.0, real ModelNet10 90.0 / 88.9 vs 85.7 / 86.9. Not asserted, because it does not hold: the
+    frozen stage-2 backbone's linear probe beats random init (78.3 vs 76.7 on seed 0, 74.2 vs 76.1 on seed 1;
+    README, "The table")."""
+    rows = _rows(workdir)
+    assert _mean(rows, CLASSIFICATION, "mean") >= _mean(rows, CLASSIFICATION, "scratch_mean") + 20.0
+    assert _mean(rows, FEWSHOT, "mean") >= _mean(rows, FEWSHOT, "scratch_mean") + 10.0
+    mn10 = rows[("ModelNet10 (real data)", "OA (%)")]
+    assert mn10["mean"] >= mn10["scratch_mean"]
 
 
 def test_report_bundles_table_and_curves(workdir):
@@ -125,9 +149,11 @@ def test_editing_finetune_code_reruns_exactly_the_jobs_that_run_it(workdir):
     params = yaml.safe_load((workdir / "params.yaml").read_text())
     grid = params["fewshot"]["grid"]
     tasks = len(params["finetune"])
+    folds = len(grid["ways"]) * len(grid["shots"]) * len(grid["folds"])
     assert planned == {"finetune": tasks, "finetune_scratch": tasks, "finetune_modelnet10": 1,
-                       "fewshot": len(grid["ways"]) * len(grid["shots"]) * len(grid["folds"]),
-                       "fewshot_aggregate": 1, "report_table": 1, "report_curves": 1}, planned
+                       "finetune_modelnet10_scratch": 1, "fewshot": folds, "fewshot_scratch": folds,
+                       "fewshot_aggregate": 1, "fewshot_scratch_aggregate": 1, "report_table": 1,
+                       "report_curves": 1}, planned
     assert _planned_jobs(_snakemake(workdir, "-n", "results/table.md")) == {}
 
 
@@ -139,3 +165,11 @@ def test_changing_one_finetune_param_reruns_only_that_branch(workdir):
     assert _planned_jobs(out) == {"finetune": 1, "finetune_scratch": 1, "report_table": 1, "report_curves": 1,
                                   "all": 1}
     assert out.count("wildcards: key=scan_objbg") == 2
+
+
+def test_the_teacher_learned_the_renders(workdir):
+    """The `sd_tiny` stage trains the tiny SD on the rendered views before PointSD uses it (#24): its
+    recorded denoising loss on the views is well below the untrained UNet's (measured 1.07 → 0.13)."""
+    report = json.loads((workdir / "models" / "sd-tiny" / "training.json").read_text())
+    assert report["views"] > 0 and report["denoising_after"] < 0.5 * report["denoising_before"], report
+    assert report["vae_reconstruction_after"] < 0.2 * report["vae_reconstruction_before"], report

@@ -13,12 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 LOG_REDIRECT = re.compile(r"\s*>\s*logs/\S+\.log\s+2>&1\s*$")
+LAUNCHER = re.compile(r"^python \S+/workflow/launch\.py --nodes \d+ --gpus \d+ -- ")  # what runs `pointsd ARGS`
 
 
 def snakemake_jobs(*extra: str, cwd: Path = ROOT) -> dict[str, dict]:
     """Every job of the DAG for the target(s) in ``extra`` (default: all), forced dry run with enough
     cores that no rule's threads are scaled down: ``{min(outputs): {"rule", "outputs", "inputs", "cmd",
-    "threads"}}`` (the dry run lists ``threads`` only above 1)."""
+    "launch", "threads"}}`` (the dry run lists ``threads`` only above 1; ``cmd``: ``pointsd ARGS``, ``launch``:
+    the command as the rule runs it, through workflow/launch.py for the training stages)."""
     proc = subprocess.run(["snakemake", "-n", "-p", "--forceall", "--cores", "64", *extra], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -31,7 +33,8 @@ def snakemake_jobs(*extra: str, cwd: Path = ROOT) -> dict[str, dict]:
         elif current and (m := re.match(r"^\s+threads: (\d+)$", line)):
             current["threads"] = int(m.group(1))
         elif current and current["outputs"] and line.startswith("Shell command: "):
-            current["cmd"] = " ".join(LOG_REDIRECT.sub("", line[len("Shell command: "):]).split())
+            current["launch"] = " ".join(LOG_REDIRECT.sub("", line[len("Shell command: "):]).split())
+            current["cmd"] = LAUNCHER.sub("pointsd ", current["launch"])
             jobs[min(current["outputs"])] = current
             current = None
     return jobs

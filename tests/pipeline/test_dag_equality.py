@@ -43,7 +43,8 @@ def test_default_profile():
     dag = _assert_same(ROOT)
     rules = {job[0].split(" --")[0] for job in dag.values()}
     assert {"pointsd data synth", "pointsd render", "pointsd sd tiny", "pointsd pretrain", "pointsd report table"} <= rules
-    assert len(dag) == 26  # synth, render, sd, 2 stages, 4 + 4 scratch + 1 finetune, 8 folds, summary, partseg, 2 reports
+    assert len(dag) == 37  # synth, render, sd, 2 stages, 4 + 4 scratch + 1 finetune (ModelNet10) + its scratch,
+    # 8 + 8 scratch folds, 2 summaries, partseg, probe, 2 reports
     # each job runs on the same thread count in both engines (Snakemake's threads, DVC's OMP_NUM_THREADS)
     assert [job[4] for job in dag.values() if job[0].startswith("pointsd pretrain")] == [2, 2]
     assert {job[4] for job in dag.values() if job[0].startswith("pointsd fewshot")} == {1}
@@ -69,7 +70,7 @@ def test_paper_profile(tmp_path, copy_checkout):
     raw = yaml.safe_load((checkout / "params.yaml").read_text())
     (checkout / "params.yaml").write_text(yaml.safe_dump(pipeline_params.resolve(raw, "paper"), sort_keys=False))
     dag = _assert_same(checkout, "--config", "profile=paper")
-    assert len(smk_jobs) == len(dag) == 2 + 4 + 1 + 40 + 1 + 1 + 2  # stages, tasks, mn10, 4x10 folds, ...
+    assert len(smk_jobs) == len(dag) == 2 + 4 + 1 + 40 + 1 + 1 + 1 + 2  # stages, tasks, mn10, 4x10 folds, probe, ...
     assert not any(cmd.startswith(("pointsd render", "pointsd data synth", "pointsd sd tiny")) for cmd, *_ in dag.values())
 
 
@@ -87,9 +88,9 @@ def test_benchmarks_from_a_given_checkpoint_skip_pre_training(tmp_path, copy_che
     cmds = [cmd for cmd, *_ in dag.values()]
     assert not [c for c in cmds if c.startswith(("pointsd pretrain", "pointsd render", "pointsd sd tiny"))]
     starts = [c for c in cmds if " --init " in c and " --init scratch " not in c]
-    # 4 tasks, 8 folds, part segmentation (no ModelNet10 beside the copy: its row is "not run")
-    assert len(starts) == 13 and all(f" --init {ckpt} " in c for c in starts)
-    assert len([c for c in cmds if " --init scratch " in c]) == 4
+    # 4 tasks, 8 folds, part segmentation, probe (no ModelNet10 beside the copy: its row is "not run")
+    assert len(starts) == 14 and all(f" --init {ckpt} " in c for c in starts)
+    assert len([c for c in cmds if " --init scratch " in c]) == 4 + 8  # tasks, few-shot folds
 
 
 def test_dvc_graph_builds():

@@ -42,13 +42,15 @@ def test_second_dvc_repro_has_nothing_to_do(tmp_path, copy_checkout):
 
 def _edit_finetune_code_changes_exactly_its_stages(checkout) -> None:
     """After an edit of pointsd/train/finetune.py, `dvc status` names every stage that runs it (the
-    classification and few-shot fine-tunes, and fewshot_aggregate, whose command module imports the
-    fine-tuning CLI: a dependant of the few-shot runs anyway) and no other stage."""
+    classification and few-shot fine-tunes from stage 2 and from scratch, and the two few-shot summaries,
+    whose command module imports the fine-tuning CLI: dependants of the few-shot runs anyway) and no other
+    stage."""
     with open(checkout / "pointsd" / "train" / "finetune.py", "a") as f:
         f.write("# an edit\n")
     changed = set(json.loads(_run(["dvc", "status", "--json"], checkout).strip().splitlines()[-1]))
     stages = yaml.safe_load((checkout / "dvc.yaml").read_text())["stages"]
-    runs_it = {"finetune", "finetune_scratch", "finetune_modelnet10", "fewshot", "fewshot_aggregate"} & set(stages)
+    runs_it = {"finetune", "finetune_scratch", "finetune_modelnet10", "finetune_modelnet10_scratch", "fewshot",
+               "fewshot_aggregate", "fewshot_scratch", "fewshot_scratch_aggregate"} & set(stages)
     assert {name.split("@")[0] for name in changed} == runs_it, changed
     assert all("pointsd/train/finetune.py" in json.dumps(v) for v in json.loads(
         _run(["dvc", "status", "--json"], checkout).strip().splitlines()[-1]).values())

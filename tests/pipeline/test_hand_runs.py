@@ -109,7 +109,8 @@ def test_without_params_the_missing_settings_are_named(tmp_path, monkeypatch, ca
     except SystemExit as exit_:
         code = exit_.code
     err = capsys.readouterr().err
-    assert code == 2 and "--seed: not given, and no params.yaml" in err and "--params FILE" in err
+    assert code == 2 and "--seed, --data-root, --renders, --image-size, --vae-steps, --unet-steps, --batch-size, --lr, "\
+        "--kl-weight, --caption-dropout: not given, and no params.yaml" in err and "--params FILE" in err
     assert not (tmp_path / "sd").exists()
 
 

@@ -10,9 +10,9 @@ from conftest import ROOT, dvc_stages
 from pipeline_params import load
 from stage_table import FIELD, DvcWriter, StageError, StageTable, load_table, lookup
 
-# Settings the engines read instead of a command: the launcher (N processes) and a `when` condition;
-# paths and init are the stages' inputs (deps), not arguments.
-ENGINE_KEYS = {"gpus", "finetune_common.scratch_baseline"}
+# Settings the engines read instead of a command: the launcher (N processes on M nodes), a `when`
+# condition, and what a job asks a cluster for (jobs.*); paths and init are the stages' inputs (deps).
+ENGINE_KEYS = {"gpus", "nodes", "finetune_common.scratch_baseline"}
 
 
 def _leaves(tree: dict, prefix: str = "") -> list[str]:
@@ -26,11 +26,12 @@ def test_every_setting_reaches_a_command():
     read = {key.replace("${key}", task) for name in writer.t.stages for key in writer.params(name)
             for task in params["finetune"]}
     unused = [leaf for leaf in _leaves({k: v for k, v in params.items() if k != "profiles"})
-              if not leaf.startswith(("paths.", "init")) and leaf not in ENGINE_KEYS
+              if not leaf.startswith(("paths.", "init", "jobs.")) and leaf not in ENGINE_KEYS
               and not any(leaf == key or leaf.startswith(key + ".") for key in read)]
     assert unused == []
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    assert 'P["gpus"]' in common and "scratch_baseline" in (ROOT / "workflow" / "stages.yaml").read_text()
+    assert 'P["gpus"]' in common and 'P["nodes"]' in common and "job_resources" in common
+    assert "scratch_baseline" in (ROOT / "workflow" / "stages.yaml").read_text()
 
 
 def test_warmup_and_protocol_reach_fewshot_and_partseg():
@@ -153,3 +154,10 @@ def test_snakemake_code_param_follows_the_files(tmp_path, copy_checkout):
     assert code_deps.fingerprint(files, checkout) != before
     assert code_deps.fingerprint(code_deps.closure("pointsd/cli/pretrain.py", checkout), checkout) == \
         code_deps.fingerprint(StageTable(load()).code("pretrain_stage1"), ROOT)
+
+
+def test_jobs_key_naming_no_stage_is_named():
+    params = load()
+    params["jobs"]["runtime"]["pretrain_stage3"] = 5
+    with pytest.raises(StageError, match=r"jobs\.runtime\.pretrain_stage3: no such stage"):
+        StageTable(params).job_resources("render")

@@ -42,6 +42,8 @@ def _all_metrics(tmp: Path) -> list[Path]:
                                          "protocol": "honest",
                                          "test": {"class_miou": 40.0, "instance_miou": 45.0},
                                          "chance": {"class_miou": 20.0, "instance_miou": 22.5}}))
+    files.append(_write(tmp, "probe", {"task": "probe", "meta": _meta(), "init": "stage2", "protocol": "honest",
+                                       "test": {"overall_acc": 80.0}, "chance": {"overall_acc": 2.5}}))
     return files
 
 
@@ -71,7 +73,7 @@ def test_seeds_are_reported_as_mean_and_std(tmp_path):
 
 def test_missing_row_and_mixed_protocols_are_errors(tmp_path):
     files = _all_metrics(tmp_path)
-    with pytest.raises(PointSDError, match="task 'partseg'"):
+    with pytest.raises(PointSDError, match="task 'probe'"):
         build_rows(read_metrics(p) for p in files[:-1])
     files.append(_write(tmp_path, "objbg_paper", {"task": "scan_objbg", "meta": _meta(seed=1), "init": "stage2",
                                                   "protocol": "paper", "test": {"overall_acc": 54.0}}))
@@ -88,7 +90,7 @@ def test_cli_writes_markdown_and_json(tmp_path, capsys):
     assert "shows learning, not the paper's accuracy" in text
     assert "| ScanObjectNN OBJ_BG | OA (%) | 50.00 | 6.67 | — | 95.18 |" in text
     table = json.loads(out.with_suffix(".json").read_text())
-    assert len(table["rows"]) == len(ROWS) and len(table["sources"]) == 7
+    assert len(table["rows"]) == len(ROWS) and len(table["sources"]) == 8
 
 
 def test_cli_names_an_unreadable_file(tmp_path, capsys):
@@ -123,7 +125,8 @@ def test_a_benchmark_not_run_shows_its_reason(tmp_path, capsys):
                  "--hint", "see README", "--out", str(run)]) == 0
     out = tmp_path / "table.md"
     assert main(["report", "table", "--metrics", *map(str, files), str(run / "metrics.json"), "--out", str(out)]) == 0
-    row = json.loads(out.with_suffix(".json").read_text())["rows"][-1]
+    row = next(r for r in json.loads(out.with_suffix(".json").read_text())["rows"]
+               if r["benchmark"] == "ModelNet10 (real data)")
     assert row["benchmark"] == "ModelNet10 (real data)" and row["mean"] is None
     assert row["ours"] == "not run: no data at /nowhere" and row["note"] == "see README"
     assert "| ModelNet10 (real data) | OA (%) | not run: no data at /nowhere | — |" in out.read_text()
@@ -132,3 +135,34 @@ def test_a_benchmark_not_run_shows_its_reason(tmp_path, capsys):
     (run / "metrics.json").write_text(json.dumps(record))
     assert main(["report", "table", "--metrics", *map(str, files), str(run / "metrics.json"), "--out", str(out)]) == 2
     assert "without a reason" in capsys.readouterr().err
+
+
+def test_random_init_probes_fill_the_probe_rows_scratch_cell(tmp_path):
+    randoms = [read_metrics(_write(tmp_path, f"random_seed{seed}", {
+        "task": "probe", "meta": _meta(seed=seed), "init": "random", "protocol": "honest",
+        "test": {"overall_acc": 60.0 + 10 * seed}, "chance": {"overall_acc": 2.5}})) for seed in (0, 1, 2)]
+    rows = {(r.benchmark, r.metric): r for r in build_rows([read_metrics(p) for p in _all_metrics(tmp_path)], randoms)}
+    probe = rows[("Linear probe, frozen (ModelNet40)", "OA (%)")]
+    assert (probe.mean, probe.scratch_mean, probe.chance) == (80.0, 70.0, 2.5)
+    assert probe.scratch.startswith("70.00 ± ")
+
+
+def test_scratch_few_shot_summary_and_modelnet10_fill_their_rows(tmp_path):
+    """The few-shot rows' Scratch cells are mean ± std over the scratch summary's folds; ModelNet10's from its
+    scratch run; two scratch few-shot summaries are an error naming both."""
+    settings = {f"{w}w{s}s": {"way": w, "shot": s, "mean": 40.0 + w + s, "std": 3.0, "n_folds": 2,
+                              "folds": {"0": 37.0 + w + s, "1": 43.0 + w + s}}
+                for w in (5, 10) for s in (10, 20)}
+    summary = read_metrics(_write(tmp_path, "fewshot_scratch", {"settings": settings, "meta": _meta(),
+                                                                "init": "scratch", "protocol": "honest"}))
+    mn10 = read_metrics(_write(tmp_path, "mn10_scratch", {
+        "task": "modelnet10", "meta": _meta(data_profile="real"), "init": "scratch", "protocol": "honest",
+        "test": {"overall_acc": 81.0}, "chance": {"overall_acc": 11.0}}))
+    records = [read_metrics(p) for p in _all_metrics(tmp_path)]
+    rows = {r.benchmark: r for r in build_rows(records, [summary, mn10])}
+    assert rows["ModelNet40 few-shot 10w20s"].scratch == "70.00 ± 3.00"
+    assert rows["ModelNet40 few-shot 5w10s"].scratch_mean == 55.0
+    assert rows["ModelNet10 (real data)"].scratch == "81.00"
+    assert rows["ScanObjectNN OBJ_BG"].scratch == "—"
+    with pytest.raises(PointSDError, match="more than one few-shot summary given: .*fewshot_scratch.json"):
+        build_rows(records, [summary, summary])

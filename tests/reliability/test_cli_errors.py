@@ -15,6 +15,7 @@ import torch
 
 from pointsd.cli import main
 from pointsd.models.config import BackboneConfig
+from pointsd.utils import staging
 from tests.cli_flags import PRETRAIN
 from tests.reliability.conftest import finetune_argv, one_line, pretrain_data, tree
 from tests.train.test_finetune import write_h5
@@ -201,13 +202,16 @@ def test_out_of_memory_says_what_to_lower(cli, tmp_path, monkeypatch):
     assert "--batch-size" in line and "more text" not in line
 
 
-def test_corrupt_resume_state_is_one_line(cli, h5_root, tmp_path):
+def test_corrupt_resume_state_is_one_line(cli, h5_root, tmp_path, monkeypatch):
     out = tmp_path / "run"
+    monkeypatch.setattr(staging, "publish", lambda work, out: None)  # as if killed before publishing
     assert cli(*finetune_argv(h5_root, out))[0] == 0
-    (out / "metrics.json").unlink()  # as if killed after the checkpoint
-    (out / "state" / "last.pt").write_bytes(b"\x00" * 100)
+    monkeypatch.undo()
+    [work] = staging.partials(out)
+    (work / "metrics.json").unlink()  # as if killed after the checkpoint
+    (work / "state" / "last.pt").write_bytes(b"\x00" * 100)
     code, line = cli(*finetune_argv(h5_root, out))
-    assert code == 2 and str(out / "state" / "last.pt") in line and "--overwrite" in line
+    assert code == 2 and str(work / "state" / "last.pt") in line and "--overwrite" in line
     assert "Weights only" not in line
     assert cli(*finetune_argv(h5_root, out, "--overwrite"))[0] == 0
     assert json.loads((out / "metrics.json").read_text())["last_epoch"] == 1

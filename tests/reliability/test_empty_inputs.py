@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pointsd.diffusion.stable_diffusion import write_tiny_sd
-from pointsd.utils import run_config
+from pointsd.utils import run_config, staging
 from tests.cli_flags import CLASSIFICATION, PARTSEG, PRETRAIN
 from tests.reliability.conftest import pretrain_data, tree
 
@@ -87,8 +87,9 @@ def test_a_corrupt_cloud_met_mid_epoch_leaves_an_unfinished_record_and_the_fix_s
         path.write_bytes(good[path][: len(good[path]) // 2])
     code, line = cli(*argv)
     assert code == 2 and ".npy" in line
-    assert (out / run_config.RECORD).is_file() and not (out / "summary.json").exists()
-    assert not (out / "state").exists()  # the record of a run that never finished a step
+    [work] = staging.partials(out)  # the run's work folder (pointsd.utils.staging): nothing is published
+    assert (work / run_config.RECORD).is_file() and not out.exists()
+    assert not (work / "state").exists()  # the record of a run that never finished a step
     for path, content in good.items():
         path.write_bytes(content)
     assert cli(*argv) == (0, "")

@@ -96,3 +96,18 @@ def test_only_the_main_process_takes_the_lock(tmp_path, monkeypatch):
     with _output_ready(args):
         assert (tmp_path / "run" / run_lock.LOCK).is_file()
     assert not (tmp_path / "run").exists()
+
+
+def test_a_killed_holder_not_yet_reaped_is_stale():
+    """A holder killed but not yet reaped by its parent (a zombie: its pid still answers kill(pid, 0)) holds
+    no lock; the resume right after `kill -9` of a launcher's workers met this (a CI run, 2026-12-07)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    holder = {**run_lock.holder_record(), "pid": child.pid, "ticks": None}
+    deadline = time.monotonic() + 10
+    while run_lock._state(child.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        os.kill(child.pid, 0)  # still there, as a zombie
+        assert run_lock._state(child.pid) == "Z" and run_lock.is_stale(holder)
+    finally:
+        child.wait()

@@ -13,6 +13,7 @@ from pointsd.diffusion.stable_diffusion import write_tiny_sd
 from pointsd.models.config import BackboneConfig
 from pointsd.train.pretrain import NoiseConfig, PretrainConfig, run_pretrain
 from pointsd.train.probe import ProbeConfig
+from pointsd.utils import staging
 
 TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_group=8, encoder_dims=32,
                       drop_path_rate=0.0)
@@ -49,8 +50,9 @@ def test_resume_after_interruption_ends_at_the_same_step(tmp_path: Path) -> None
                          log_every=1, progress=False)
     with pytest.raises(Killed):
         run_pretrain(cfg, Pairs(die_at=20))  # dies in the third epoch; state was saved after the second
-    saved = torch.load(tmp_path / "run" / "state" / "last.pt", weights_only=True)
-    assert saved["loop"]["step"] == 4 and not (tmp_path / "run" / "summary.json").exists()
+    [work] = staging.partials(tmp_path / "run")  # where the unfinished run lives (pointsd.utils.staging)
+    saved = torch.load(work / "state" / "last.pt", weights_only=True)
+    assert saved["loop"]["step"] == 4 and not (tmp_path / "run").exists()
     summary = run_pretrain(cfg, Pairs())
     assert summary["steps"] == 6 and summary["epochs"] == 3
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -23,12 +23,14 @@ rule render:
         bench("render")
     threads: stage_threads("render")
     resources:
-        mem_mb=2000,
+        **stage_resources("render"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"
 
 
 rule sd_tiny:
+    input:
+        **stage_input("sd_tiny"),
     output:
         **stage_output("sd_tiny"),
     params:
@@ -41,6 +43,6 @@ rule sd_tiny:
         bench("sd_tiny")
     threads: stage_threads("sd_tiny")
     resources:
-        mem_mb=2000,
+        **stage_resources("sd_tiny"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"

@@ -19,6 +19,12 @@ except (ParamsError, StageError) as err:
 
 FINETUNE_TASKS = list(P["finetune"])
 
+# Every job's shell execs its one command: no shell stays between Snakemake and the command, so the
+# signal SLURM sends a job step before its time limit (or on scancel, preemption) reaches the command,
+# which saves its state and exits (75), instead of killing the shell (a non-interactive bash dies of
+# SIGTERM) and, with it, the job before the command could save.
+shell.prefix("set -euo pipefail; exec ")
+
 
 def stage_input(name):
     return S.inputs(name)
@@ -43,15 +49,31 @@ def stage_args(name):
     return S.arguments(name)
 
 
+def is_training(name):
+    return STAGES.stages[name].get("launch") == "training"
+
+
 def launcher(name):
-    """``pointsd``; for a training stage with ``gpus`` > 1, ``accelerate launch`` of it, one process per
-    GPU of the job's node (data parallel: --batch-size is per process). DVC runs ``pointsd``."""
-    if P["gpus"] == 1 or STAGES.stages[name].get("launch") != "training":
+    """``pointsd``; for a stage with ``launch`` workflow/launch.py of it (as its own job step under SLURM, so
+    that SLURM's signals reach it): ``training``, ``gpus`` processes on each of ``nodes`` nodes (data
+    parallel: --batch-size is per process); ``single``, one process. DVC runs ``pointsd``."""
+    launch = STAGES.stages[name].get("launch")
+    if launch is None:
         return "pointsd"
-    return (
-        f"accelerate launch --multi_gpu --num_processes {P['gpus']} --num_machines 1 "
-        "--mixed_precision no --dynamo_backend no -m pointsd"
-    )
+    nodes, gpus = (P["nodes"], P["gpus"]) if launch == "training" else (1, 1)
+    return f"python {Path(workflow.basedir) / 'workflow' / 'launch.py'} --nodes {nodes} --gpus {gpus} --"
+
+
+def stage_resources(name, gpu=0):
+    """The job's resources: ``runtime`` (minutes) and ``mem_mb`` from params ``jobs``; GPUs: ``gpu``, or for
+    a training stage params ``gpus`` per node (SLURM: ``--gpus``, or ``--gres`` on each of ``nodes`` nodes,
+    where workflow/launch.py starts one task per node itself: the plugin's ``mpi`` mode)."""
+    resources = S.t.job_resources(name)
+    if is_training(name) and P["nodes"] > 1:
+        return {**resources, "nodes": P["nodes"], "tasks": P["nodes"], "mpi": "srun", "gres": f"gpu:{P['gpus']}"}
+    if is_training(name):
+        return {**resources, "gpu": P["gpus"]}
+    return {**resources, "gpu": gpu} if gpu else resources
 
 
 def log(name):

@@ -15,6 +15,6 @@ rule data_synth:
         bench("data_synth")
     threads: stage_threads("data_synth")
     resources:
-        mem_mb=2000,
+        **stage_resources("data_synth"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"

@@ -1,7 +1,8 @@
 # Classification fine-tuning (SPEC §4, Point-MAE protocol) from the stage-2 backbone:
 # ScanObjectNN (three variants) and ModelNet40 on paths.data_root, the same tasks from scratch with
 # the same budget (the table's Scratch column, finetune_common.scratch_baseline), and the real
-# ModelNet10 (paths.modelnet10) when it exists; when it does not, its row records "not run" and why.
+# ModelNet10 (paths.modelnet10) when it exists, also from scratch; when it does not, its row records
+# "not run" and why.
 
 
 rule finetune:
@@ -21,8 +22,7 @@ rule finetune:
         bench("finetune_{key}")
     threads: stage_threads("finetune")
     resources:
-        gpu=P["gpus"],
-        mem_mb=4000,
+        **stage_resources("finetune"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"
 
@@ -44,8 +44,7 @@ rule finetune_scratch:
         bench("finetune_scratch_{key}")
     threads: stage_threads("finetune_scratch")
     resources:
-        gpu=P["gpus"],
-        mem_mb=4000,
+        **stage_resources("finetune_scratch"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"
 
@@ -67,8 +66,7 @@ if STAGES.included("finetune_modelnet10"):
             bench("finetune_modelnet10")
         threads: stage_threads("finetune_modelnet10")
         resources:
-            gpu=P["gpus"],
-            mem_mb=4000,
+            **stage_resources("finetune_modelnet10"),
         shell:
             "{params.launch} {params.args} > {log} 2>&1"
 
@@ -87,6 +85,28 @@ else:
             bench("finetune_modelnet10")
         threads: stage_threads("modelnet10_not_run")
         resources:
-            mem_mb=1000,
+            **stage_resources("modelnet10_not_run"),
+        shell:
+            "{params.launch} {params.args} > {log} 2>&1"
+
+
+if STAGES.included("finetune_modelnet10_scratch"):
+
+    rule finetune_modelnet10_scratch:
+        input:
+            **stage_input("finetune_modelnet10_scratch"),
+        output:
+            **stage_output("finetune_modelnet10_scratch"),
+        params:
+            launch=launcher("finetune_modelnet10_scratch"),
+            code=stage_code("finetune_modelnet10_scratch"),
+            args=stage_args("finetune_modelnet10_scratch"),
+        log:
+            log("finetune_modelnet10_scratch"),
+        benchmark:
+            bench("finetune_modelnet10_scratch")
+        threads: stage_threads("finetune_modelnet10_scratch")
+        resources:
+            **stage_resources("finetune_modelnet10_scratch"),
         shell:
             "{params.launch} {params.args} > {log} 2>&1"

@@ -16,7 +16,6 @@ rule partseg:
         bench("partseg")
     threads: stage_threads("partseg")
     resources:
-        gpu=1,
-        mem_mb=4000,
+        **stage_resources("partseg", gpu=1),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"

@@ -18,8 +18,7 @@ rule pretrain_stage1:
         bench("pretrain_stage1")
     threads: stage_threads("pretrain_stage1")
     resources:
-        gpu=P["gpus"],
-        mem_mb=8000,
+        **stage_resources("pretrain_stage1"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"
 
@@ -39,7 +38,6 @@ rule pretrain_stage2:
         bench("pretrain_stage2")
     threads: stage_threads("pretrain_stage2")
     resources:
-        gpu=P["gpus"],
-        mem_mb=8000,
+        **stage_resources("pretrain_stage2"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"

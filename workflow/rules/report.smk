@@ -23,7 +23,7 @@ rule report_curves:
         bench("report_curves")
     threads: stage_threads("report_curves")
     resources:
-        mem_mb=1000,
+        **stage_resources("report_curves"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"
 
@@ -44,6 +44,6 @@ rule report_table:
         bench("report_table")
     threads: stage_threads("report_table")
     resources:
-        mem_mb=1000,
+        **stage_resources("report_table"),
     shell:
         "{params.launch} {params.args} > {log} 2>&1"
