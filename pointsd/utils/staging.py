@@ -38,7 +38,7 @@ def work_folder(out: Path, config: Mapping[str, Any], data: Mapping[str, Any]) -
                                "remove it yourself or choose another --out")
     record = {"config": training_config(config), "data": json_io.plain(data)}
     key = hashlib.sha256(json_io.dumps(record, compact=True).encode()).hexdigest()[:12]
-    return Path(out).parent / f".{Path(out).name}{PARTIAL}{key}"
+    return out.parent / f".{out.name}{PARTIAL}{key}"
 
 
 def partials(out: Path) -> list[Path]:

@@ -21,6 +21,7 @@ instead (tests/prerequisites.py).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,19 @@ from tests.prerequisites import missing_prerequisite
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scancel")
 PARTITION = "gpu"  # workflow/profiles/slurm's slurm_partition
 GPUS = 2
+# The site profile and the test cluster's overlay (tests/cluster/profile): nothing else.
+SLURM_FLAGS = ["--profile", "workflow/profiles/slurm", "--workflow-profile", "tests/cluster/profile"]
+
+
+def snakemake(cwd: Path, env: dict[str, str], target: str, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    """``snakemake TARGET ARGS`` (the target first: list-valued flags would swallow it), killed after ``timeout`` s."""
+    return subprocess.run(["snakemake", target, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def submitted(proc: subprocess.CompletedProcess) -> list[str]:
+    """The SLURM job ids a Snakemake run submitted, in order."""
+    return re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout + proc.stderr)
 
 
 @dataclass

@@ -11,14 +11,13 @@ its overlay profile, tests/cluster/profile, given as the workflow profile.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import Cluster
+from conftest import SLURM_FLAGS, Cluster, snakemake, submitted
 
 from pointsd.diffusion.stable_diffusion import TRAINING_REPORT
 
@@ -26,13 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(1500)]
 TARGET = "runs/finetune/scan_objbg"
 SLICE = {"data_synth", "render", "sd_tiny", "pretrain_stage1", "pretrain_stage2", "finetune"}
-SLURM_FLAGS = ["--profile", "workflow/profiles/slurm", "--workflow-profile", "tests/cluster/profile"]  # nothing else
-
-
-def snakemake(cwd: Path, env: dict[str, str], target: str, *args: str) -> subprocess.CompletedProcess:
-    """``snakemake TARGET ARGS`` (the target first: list-valued flags would swallow it)."""
-    return subprocess.run(["snakemake", target, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=1200, check=False)
+TIMEOUT = 1200  # seconds, each Snakemake run
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +33,7 @@ def slurm_run(slurm_cluster: Cluster, tmp_path_factory, cluster_checkout) -> tup
     work = tmp_path_factory.mktemp("slurm-run")
     cluster_checkout(work)
     started = time.monotonic()
-    proc = snakemake(work, slurm_cluster.env, TARGET, *SLURM_FLAGS)
+    proc = snakemake(work, slurm_cluster.env, TARGET, *SLURM_FLAGS, timeout=TIMEOUT)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     print(f"SLURM slice ({', '.join(sorted(SLICE))}): {elapsed:.0f} s")
@@ -51,7 +44,7 @@ def test_every_job_went_through_sbatch(slurm_cluster: Cluster, slurm_run) -> Non
     """One SLURM job per rule of the slice: its id in Snakemake's output, its log under
     .snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<id>.log, COMPLETED in squeue."""
     work, proc, _ = slurm_run
-    ids = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout + proc.stderr)
+    ids = submitted(proc)
     logdir = work / ".snakemake" / "slurm_logs"
     logs = {p.stem: p.relative_to(logdir).parts[0].removeprefix("rule_") for p in logdir.rglob("*.log")}
     assert sorted(logs.values()) == sorted(SLICE) and set(ids) == set(logs), (logs, ids)
@@ -67,7 +60,7 @@ def test_outputs_equal_local_runs(slurm_cluster: Cluster, slurm_run, tmp_path) -
     work, _, _ = slurm_run
     local = tmp_path / "local"
     shutil.copytree(work, local, ignore=lambda d, names: ["runs", "data", "models"] if Path(d) == work else [])
-    proc = snakemake(local, slurm_cluster.env, "runs/pretrain/stage1", "--cores", "2")
+    proc = snakemake(local, slurm_cluster.env, "runs/pretrain/stage1", "--cores", "2", timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     for folder in ("data/synthetic", "data/renders", "models/sd-tiny"):
         files = sorted(p.relative_to(work) for p in (work / folder).rglob("*") if p.is_file())
@@ -97,8 +90,8 @@ def test_a_failing_job_fails_the_workflow(slurm_cluster: Cluster, slurm_run, tmp
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     proc = snakemake(work, slurm_cluster.env, "runs/finetune/scan_objonly", *SLURM_FLAGS,
-                     "--retries", "1", "--config", f"init={broken}")
+                     "--retries", "1", "--config", f"init={broken}", timeout=TIMEOUT)
     assert proc.returncode != 0
-    ids = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout + proc.stderr)
+    ids = submitted(proc)
     assert len(ids) == 2 and all(slurm_cluster.squeue()[i] == "FAILED" for i in ids), proc.stderr[-3000:]
     assert "Error in rule finetune" in proc.stdout + proc.stderr

@@ -30,19 +30,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import Cluster
+from conftest import SLURM_FLAGS, Cluster, snakemake, submitted
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(3000)]
 STAGE1 = "runs/pretrain/stage1"
-SLURM_FLAGS = ["--profile", "workflow/profiles/slurm", "--workflow-profile", "tests/cluster/profile"]
 TIME_LIMITED = ["--set-resources", "pretrain_stage1:runtime=1", "pretrain_stage1:slurm_extra='--signal=TERM@1'",
                 "--retries", "30"]
 EPOCHS = 60
-
-
-def snakemake(cwd: Path, env: dict[str, str], target: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(["snakemake", target, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +48,8 @@ def inputs(tmp_path_factory, cluster_checkout, slurm_cluster: Cluster) -> Path:
     params["pretrain"]["epochs"] = EPOCHS
     params["sd"]["train"].update(vae_steps=0, unet_steps=0)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    proc = snakemake(work, slurm_cluster.env, "models/sd-tiny", "data/renders", "data/synthetic", "--cores", "2")
+    proc = snakemake(work, slurm_cluster.env, "models/sd-tiny", "data/renders", "data/synthetic", "--cores", "2",
+                     timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return work
 
@@ -64,14 +59,10 @@ def copy_of(inputs: Path, dest: Path) -> Path:
     return dest
 
 
-def submitted(proc: subprocess.CompletedProcess) -> list[str]:
-    return re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout + proc.stderr)
-
-
 def test_time_limited_pretraining_resumes_until_done(slurm_cluster: Cluster, inputs, tmp_path):
     whole = copy_of(inputs, tmp_path / "whole")
     started = time.monotonic()
-    proc = snakemake(whole, slurm_cluster.env, STAGE1, *SLURM_FLAGS)
+    proc = snakemake(whole, slurm_cluster.env, STAGE1, *SLURM_FLAGS, timeout=900)
     work = time.monotonic() - started
     assert proc.returncode == 0 and len(submitted(proc)) == 1, proc.stderr[-3000:]
 
