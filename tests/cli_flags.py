@@ -8,7 +8,7 @@ RUN = ["--device", "cpu", "--speed", "fast", "--seed", "0", "--profile", "test",
 BACKBONE = ["--trans-dim", "32", "--depth", "1", "--num-heads", "2", "--encoder-dims", "32", "--patch-width", "128",
             "--drop-path-rate", "0.1", "--num-group", "8", "--group-size", "8"]
 SCHEDULE = ["--optimizer", "sgd", "--momentum", "0.9", "--weight-decay", "1e-4", "--warmup-epochs", "0",
-            "--grad-clip", "10", "--protocol", "paper", "--oversample", "1.2"]
+            "--grad-clip", "10", "--protocol", "paper", "--oversample", "1.2", "--scratch-init", "point_mae"]
 # finetune / fewshot: a ModelNet-like task, one epoch
 CLASSIFICATION = [*RUN, *BACKBONE, *SCHEDULE, "--init", "scratch", "--npoints", "64", "--lr", "0.017", "--epochs", "1",
                   "--batch-size", "8", "--augment", "scale_translate"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pointsd.cli._args import add_backbone_flags, add_overwrite_flag, add_run_flags, backbone_from_args
 from pointsd.cli._defaults import add_params_flags, setting
 from pointsd.errors import PointSDError
-from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS
+from pointsd.train.presets import AUGMENTS, CLASSIFICATION_TASKS, OPTIMIZERS, PROTOCOLS, SCRATCH_INITS
 from pointsd.utils import json_io
 from pointsd.utils.arg_types import existing_path, non_negative_float, positive_int
 
@@ -27,6 +27,9 @@ def add_training_flags(p: argparse.ArgumentParser, with_votes: bool = True) -> N
     Settings the pipeline owns come from params.yaml when not given (the SPEC's in `profiles.paper`;
     `python workflow/stage_table.py args finetune --key TASK [--profile paper]` prints them)."""
     setting(p, "--init", help="checkpoint path (any public layout) or 'scratch'")
+    setting(p, "--scratch-init", choices=SCRATCH_INITS,
+            help="with --init scratch: pytorch (PyTorch's default, where pre-training starts) or point_mae "
+                 "(Point-MAE's truncated normal)")
     p.add_argument("--out", type=Path, required=True, help="run folder (metrics.json, metrics.jsonl, best.pt)")
     setting(p, "--protocol", choices=PROTOCOLS,
                    help="paper: best epoch on the test set; honest: best epoch on a validation split")
@@ -59,7 +62,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> FinetuneConfig:
     from pointsd.train import finetune as ft
 
     return ft.FinetuneConfig(
-        task=task, out_dir=args.out, init=args.init, protocol=args.protocol, val_fraction=args.val_fraction,
+        task=task, out_dir=args.out, init=args.init, scratch_init=args.scratch_init, protocol=args.protocol, val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, speed=args.speed, mixed_precision=args.mixed_precision,
         batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from pointsd import ops
+from pointsd.errors import PointSDError
 from pointsd.models.config import BackboneConfig
 
 
@@ -217,6 +218,15 @@ def point_mae_init_(model: nn.Module) -> None:
     for name in ("cls_token", "cls_pos"):
         if isinstance(getattr(model, name, None), nn.Parameter):
             nn.init.trunc_normal_(getattr(model, name), std=0.02)
+
+
+def pytorch_default_init_(model: PointTransformer) -> None:
+    """Put ``model``'s trunk back at the initialisation PointSD's pre-training starts from: the weights of a
+    fresh :class:`PointTransformer` of the same config (drawn from the global RNG). Other modules of
+    ``model`` (a classification head) keep theirs."""
+    unexpected = model.load_state_dict(PointTransformer(model.config).state_dict(), strict=False).unexpected_keys
+    if unexpected:
+        raise PointSDError(f"{type(model).__name__} lacks trunk parameters {unexpected[:5]}")
 
 
 def init_weights(module: nn.Module) -> None:

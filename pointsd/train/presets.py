@@ -9,6 +9,9 @@ AUGMENTS = ("scale_translate", "scale_rotate", "none")
 OPTIMIZERS = ("sgd", "adamw")
 SPEEDS = ("fast", "exact")  # pointsd.train.speed
 PRECISIONS = ("auto", "no", "bf16", "fp16")  # --mixed-precision; auto: the speed mode's choice
+# --init scratch: the trunk at PyTorch's default initialisation (where PointSD's pre-training starts) |
+# Point-MAE's truncated normal (its from-scratch fine-tuning models)
+SCRATCH_INITS = ("pytorch", "point_mae")
 # Pre-training variants (params.yaml `pretrain`; the first of each is the official code's behaviour):
 POINT_SUBSETS = ("first", "whole")  # the first npoints stored points, shuffled | a random npoints of all
 MIX_RESIZES = ("nearest", "antialias")  # patch mix: the joined image resized back (F.interpolate default | bicubic+AA)

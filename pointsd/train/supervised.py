@@ -22,6 +22,7 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from torch.utils.data import DataLoader, Dataset
 
 from pointsd.errors import PointSDError
+from pointsd.models.backbone import pytorch_default_init_
 from pointsd.models.config import BackboneConfig
 from pointsd.train.batches import SEED_RANGE, shuffled_loader
 from pointsd.train.loop import (
@@ -32,7 +33,7 @@ from pointsd.train.loop import (
     steps_per_epoch,
     train,
 )
-from pointsd.train.presets import PROTOCOLS
+from pointsd.train.presets import PROTOCOLS, SCRATCH_INITS
 from pointsd.train.speed import SpeedPlan
 from pointsd.train.training_config import TrainingConfig
 from pointsd.utils import data_record, json_io, staging
@@ -47,6 +48,7 @@ class SupervisedConfig(TrainingConfig):
     """A supervised run: the training settings, the initial weights, the protocol that picks the epoch."""
 
     init: str = "scratch"  # a checkpoint path, or "scratch"
+    scratch_init: str | None = None  # with init "scratch": one of SCRATCH_INITS (None: the model as built)
     protocol: str
     eval_batch_size: int = 64
     augment: str
@@ -55,6 +57,8 @@ class SupervisedConfig(TrainingConfig):
 
     def validate(self) -> None:
         """Raise :class:`PointSDError` naming the first bad field."""
+        if self.scratch_init not in (None, *SCRATCH_INITS):
+            raise PointSDError(f"scratch_init must be one of {'|'.join(SCRATCH_INITS)}, got {self.scratch_init!r}")
         if self.protocol not in PROTOCOLS:
             raise PointSDError(f"protocol must be one of {'|'.join(PROTOCOLS)}, got {self.protocol!r}")
         self.backbone.validate(self.npoints)
@@ -87,14 +91,17 @@ class SupervisedTask:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def initialise(model: torch.nn.Module, init: str) -> dict[str, Any]:
-    """Load a pre-trained checkpoint into ``model`` (``init == "scratch"`` leaves it as is).
+def initialise(model: torch.nn.Module, init: str, scratch_init: str | None = None) -> dict[str, Any]:
+    """Load a pre-trained checkpoint into ``model``; ``init == "scratch"`` leaves it as built, or with
+    ``scratch_init="pytorch"`` puts its trunk at PyTorch's default initialisation, where pre-training starts.
 
     Returns what was loaded: ``{"init", "missing", "unexpected", "mismatched"}`` key counts.
     A checkpoint whose shapes do not fit raises :class:`PointSDError` (from ``load_pretrained``).
     """
     if init == "scratch":
-        return {"init": "scratch"}
+        if scratch_init == "pytorch":
+            pytorch_default_init_(model)
+        return {"init": "scratch", "scratch_init": scratch_init or "as built"}
     from pointsd.models.checkpoints import load_pretrained
 
     path = Path(init)
@@ -158,7 +165,7 @@ def run_supervised(cfg: SupervisedConfig, build: Callable[[Accelerator], Supervi
     plan = cfg.speed_plan()
     accelerator = accelerator_for(cfg.device, plan, grad_accum)
     task = build(accelerator)
-    init_report = initialise(task.model, cfg.init)
+    init_report = initialise(task.model, cfg.init, cfg.scratch_init)
     optimizer = task.make_optimizer(task.model)
     loader = train_loader(task.train_set, cfg.batch_size, plan, task.shuffle_seed, too_small)
     if accelerator.is_main_process:

@@ -2,8 +2,8 @@
 
 Checks: every table row is present and parses; every row learns (the floors of the embedded
 default: classification ≥ 3× its chance column, ShapeNetPart instance mIoU ≥ 40 %, real ModelNet10
-≥ 80 %); the scratch column and the curves are there; pre-training beats scratch on the means (not
-yet the linear probe's random init); the teacher learned the renders; the report bundles them; a second run has
+≥ 80 %); the scratch column and the curves are there; pre-training does not fall below scratch from
+the same initialisation; the teacher learned the renders; the report bundles them; a second run has
 nothing to do; changing one fine-tuning parameter re-runs exactly that task's jobs and the outputs
 that read them.
 """
@@ -111,17 +111,23 @@ def _mean(rows: dict, names: tuple[str, ...], column: str) -> float:
     return sum(rows[(name, "OA (%)")][column] for name in names) / len(names)
 
 
-def test_pre_training_beats_scratch(workdir):
-    """Pre-trained vs the same budget from scratch (#24), measured 2026-12-07 (commit c6c87c1) on seeds 0 / 1:
-    the five classification rows 76.9 / 77.7 vs 25.2 / 47.0 (mean), the four few-shot rows 99.6 / 99.9 vs
-    77.4 / 77.0, real ModelNet10 90.0 / 88.9 vs 85.7 / 86.9. Not asserted, because it does not hold: the
-    frozen stage-2 backbone's linear probe beats random init (78.3 vs 76.7 on seed 0, 74.2 vs 76.1 on seed 1;
-    README, "The table")."""
+def test_pre_training_against_scratch_from_the_same_init(workdir):
+    """Pre-trained vs the same budget from the initialisation pre-training starts from (#24;
+    ``finetune_common.scratch_init: pytorch``, recorded by every scratch run). Measured 2026-12-07 on an AMD
+    EPYC 2-core machine, seeds 0 / 1 / 2, pre-trained minus scratch: the classification mean -1.24 / -0.05 / -2.46,
+    the few-shot mean -0.06 / -0.06 / -0.38, real ModelNet10 -0.33 / -0.99 / +1.54 points. Pre-training at this scale neither helps nor
+    hurts fine-tuning (with Point-MAE's init the Scratch column was 42 points lower: the initialisation, not
+    pre-training; benchmarks/RESULTS.md). Asserted: a pre-training that damages the backbone (collapsed or
+    non-finite weights fine-tune far below their own init) fails; a gain is not asserted, there is none."""
     rows = _rows(workdir)
-    assert _mean(rows, CLASSIFICATION, "mean") >= _mean(rows, CLASSIFICATION, "scratch_mean") + 20.0
-    assert _mean(rows, FEWSHOT, "mean") >= _mean(rows, FEWSHOT, "scratch_mean") + 10.0
+    scratch_runs = sorted((workdir / "runs").glob("*_scratch/**/metrics.json"))
+    assert len(scratch_runs) == 4 + 1 + 8  # the synthetic tasks, ModelNet10, the few-shot folds
+    for run in scratch_runs:
+        assert json.loads(run.read_text())["init_report"]["scratch_init"] == "pytorch", run
+    assert _mean(rows, CLASSIFICATION, "mean") >= _mean(rows, CLASSIFICATION, "scratch_mean") - 5.0
+    assert _mean(rows, FEWSHOT, "mean") >= _mean(rows, FEWSHOT, "scratch_mean") - 3.0
     mn10 = rows[("ModelNet10 (real data)", "OA (%)")]
-    assert mn10["mean"] >= mn10["scratch_mean"]
+    assert mn10["mean"] >= mn10["scratch_mean"] - 3.0
 
 
 def test_report_bundles_table_and_curves(workdir):

@@ -12,9 +12,10 @@ import torch
 
 from pointsd.cli import main as cli_main
 from pointsd.errors import PointSDError
+from pointsd.models.backbone import PointTransformer
 from pointsd.models.checkpoints import save_backbone
-from pointsd.models.config import BackboneConfig
 from pointsd.models.classifier import PointTransformerClassifier
+from pointsd.models.config import BackboneConfig
 from pointsd.train import finetune as ft
 from pointsd.train import loop, supervised
 from tests.cli_flags import FINETUNE
@@ -134,6 +135,33 @@ def test_pretrained_checkpoint_changes_initial_weights(tmp_path):
     assert torch.equal(after["blocks.blocks.0.attn.qkv.weight"], donor.state_dict()["blocks.blocks.0.attn.qkv.weight"])
     assert not torch.equal(after["reduce_dim.weight"], before["reduce_dim.weight"])
     assert torch.equal(after["cls_head_finetune.8.weight"], before["cls_head_finetune.8.weight"])  # head kept
+
+
+def test_scratch_init_pytorch_is_where_pretraining_starts(tmp_path):
+    """``scratch_init="pytorch"``: the trunk holds exactly a fresh PointTransformer's weights (what the stage-2
+    student starts from, same RNG state), the head keeps its own; ``point_mae`` leaves the model as built
+    (truncated normal, std 0.02: far narrower than PyTorch's default for these widths)."""
+    c = cfg(tmp_path)
+    torch.manual_seed(3)
+    model = PointTransformerClassifier(4, c.backbone)
+    head = model.cls_head_finetune[8].weight.clone()
+    rng = torch.get_rng_state()
+    report = supervised.initialise(model, "scratch", "pytorch")
+    torch.set_rng_state(rng)
+    fresh = PointTransformer(c.backbone).state_dict()
+    assert report == {"init": "scratch", "scratch_init": "pytorch"}
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in fresh.items())
+    assert torch.equal(model.cls_head_finetune[8].weight, head)
+    built = PointTransformerClassifier(4, c.backbone)
+    before = {k: v.clone() for k, v in built.state_dict().items()}
+    supervised.initialise(built, "scratch", "point_mae")
+    assert all(torch.equal(built.state_dict()[k], v) for k, v in before.items())
+    assert before["reduce_dim.weight"].std() < 0.5 * fresh["reduce_dim.weight"].std()
+
+
+def test_bad_scratch_init_is_a_clear_error(tmp_path):
+    with pytest.raises(PointSDError, match="scratch_init must be one of pytorch|point_mae"):
+        ft.FinetuneConfig(**{**vars(cfg(tmp_path)), "scratch_init": "kaiming"}).validate()
 
 
 def test_checkpoint_that_does_not_fit_is_a_clear_error(root, tmp_path):
