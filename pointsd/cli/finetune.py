@@ -62,7 +62,8 @@ def config_from_args(args: argparse.Namespace, task: str) -> FinetuneConfig:
     from pointsd.train import finetune as ft
 
     return ft.FinetuneConfig(
-        task=task, out_dir=args.out, init=args.init, scratch_init=args.scratch_init, protocol=args.protocol, val_fraction=args.val_fraction,
+        task=task, out_dir=args.out, init=args.init, scratch_init=args.scratch_init, protocol=args.protocol,
+        val_fraction=args.val_fraction,
         seed=args.seed, device=args.device, speed=args.speed, mixed_precision=args.mixed_precision,
         batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, optimizer=args.optimizer, momentum=args.momentum,
