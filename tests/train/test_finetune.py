@@ -160,7 +160,7 @@ def test_scratch_init_pytorch_is_where_pretraining_starts(tmp_path):
 
 
 def test_bad_scratch_init_is_a_clear_error(tmp_path):
-    with pytest.raises(PointSDError, match="scratch_init must be one of pytorch|point_mae"):
+    with pytest.raises(PointSDError, match=r"scratch_init must be one of pytorch\|point_mae"):
         ft.FinetuneConfig(**{**vars(cfg(tmp_path)), "scratch_init": "kaiming"}).validate()
 
 
