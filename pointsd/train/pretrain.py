@@ -36,6 +36,7 @@ from pointsd.errors import PointSDError
 from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
 from pointsd.train.batches import shuffled_loader
+from pointsd.train.conditioning import conditioning_losses
 from pointsd.train.latent_cache import LatentCache
 from pointsd.train.loop import LoopConfig, accelerator_for, steps_per_epoch, train
 from pointsd.train.patch_mix import mix_images, swap_slots
@@ -340,7 +341,11 @@ def run_pretrain(
     if not accelerator.is_main_process:
         return {}
     save(work)
-    summary = _write_summary(cfg, plan, accelerator, state, work)
+    conditioning = None
+    if cfg.stage == 1:
+        conditioning = conditioning_losses(built.model, built.vae, built.noise_scheduler, train_set,
+                                           (cfg.noise.t_min, cfg.noise.t_max), cfg.seed, autocast=accelerator.autocast)
+    summary = _write_summary(cfg, plan, accelerator, state, work, conditioning)
     staging.publish(work, Path(cfg.out_dir))
     return summary
 
@@ -368,7 +373,9 @@ def _make_saver(cfg: PretrainConfig, model: torch.nn.Module) -> Callable[[Path],
 
 
 def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerator, state: Any,
-                   folder: Path) -> dict[str, Any]:
+                   folder: Path, conditioning: dict[str, float] | None) -> dict[str, Any]:
+    """``summary.json``; stage 1's ``conditioning``: its denoising MSE with the point tokens and with zero
+    tokens (:mod:`pointsd.train.conditioning`), stage 2's None."""
     last_loss = _last_logged_loss(folder / "metrics.jsonl")
     summary = {
         "task": f"pretrain-stage{cfg.stage}",
@@ -382,6 +389,7 @@ def _write_summary(cfg: PretrainConfig, plan: SpeedPlan, accelerator: Accelerato
         "final_loss": last_loss,
         "best_probe_acc": state.best_score if state.best else None,
         "best": state.best or None,
+        "conditioning": conditioning,
         "config": json_io.plain(asdict(cfg)),
     }
     json_io.write_json(folder / SUMMARY, summary)

@@ -103,9 +103,12 @@ def test_stage1_then_stage2_end_to_end(sd_dir: Path, tmp_path: Path) -> None:
         assert (tmp_path / "s1" / f"{name}.pt").is_file() and (tmp_path / "s1" / f"{name}.safetensors").is_file()
         assert (tmp_path / "s1" / "best" / f"{name}.pt").is_file()
     assert s1["steps"] == 6 and s1["protocol"] == "paper" and 0 <= s1["best_probe_acc"] <= 100
+    assert set(s1["conditioning"]) == {"with_points", "zero_tokens"}
+    assert all(0 < v < float("inf") for v in s1["conditioning"].values())
     s2 = run_pretrain(config(sd_dir, tmp_path / "s2", 2, stage1_dir=tmp_path / "s1",
                              probe=ProbeConfig(policy="honest", num_points=64, val_fraction=0.2)), data, probe)
     assert s2["steps"] == 6 and s2["protocol"] == "honest" and s2["meta"]["profile"] == "test"
+    assert s2["conditioning"] is None
     for name in ("ckpt-stage2.pt", "ckpt-stage2.safetensors", "resampler.pt", "summary.json", "metrics.jsonl"):
         assert (tmp_path / "s2" / name).is_file()
     records = [json.loads(line) for line in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
