@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from pointsd.diffusion.point_conditioning import point_encoder_states
 from pointsd.diffusion.stage_models import Stage1Model
@@ -25,11 +25,12 @@ from pointsd.diffusion.stage_models import Stage1Model
 @torch.no_grad()
 def conditioning_losses(
     model: Stage1Model, vae: AutoencoderKL, noise_scheduler: DDPMScheduler, dataset: Dataset,
-    t_range: tuple[int, int], seed: int = 0, draws: int = 2, batch_size: int = 32,
+    t_range: tuple[int, int], seed: int = 0, draws: int = 2, samples: int = 256, batch_size: int = 32,
     autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> dict[str, float]:
-    """Mean denoising MSE over ``draws`` passes of ``dataset`` (dicts with ``points (N,3)``, ``image
-    (3,S,S)``) at ``t ~ U[t_range)``, every draw from ``seed`` → ``{"with_points", "zero_tokens"}``.
+    """Mean denoising MSE over ``draws`` passes of the first ``samples`` items of ``dataset`` (dicts with
+    ``points (N,3)``, ``image (3,S,S)``) at ``t ~ U[t_range)``, every draw from ``seed`` →
+    ``{"with_points", "zero_tokens"}`` (the cap keeps it seconds on a paper-scale set).
 
     The global RNG is restored afterwards; ``model`` is evaluated in eval mode and left in its mode.
     """
@@ -37,10 +38,11 @@ def conditioning_losses(
     was_training = model.training
     model.eval()
     totals, count = {"with_points": 0.0, "zero_tokens": 0.0}, 0
+    subset = Subset(dataset, range(min(samples, len(dataset))))
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for _ in range(draws):
-            for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
                 points, images = batch["points"].to(device), batch["image"].to(device)
                 with autocast():
                     losses = _batch_losses(model, vae, noise_scheduler, points, images, t_range)

@@ -55,3 +55,11 @@ def test_fixed_draws_restored_rng_and_mode(sd_dir: Path) -> None:
     assert torch.equal(torch.get_rng_state(), before) and model.training
     assert losses(model, sd) == first
     assert losses(model, sd, seed=1) != first
+
+
+def test_samples_caps_the_items_read(sd_dir: Path) -> None:
+    sd = load_stable_diffusion(sd_dir)
+    torch.manual_seed(0)
+    model = Stage1Model(TINY, sd.unet)
+    first_four = conditioning_losses(model, sd.vae, sd.noise_scheduler, views()[:4], (500, 1000), samples=10)
+    assert conditioning_losses(model, sd.vae, sd.noise_scheduler, views(), (500, 1000), samples=4) == first_four
