@@ -2,11 +2,12 @@
 
 The data set has no random draws of its own (ShapeNet55Pretrain's point subset and flip draw from
 each process's RNG, so only the training step is layout-independent); every process appends the
-sample indices it read to ``SEEN/seen-<rank>.txt`` (``--seen``; the run folder appears only finished),
-saves the gradients of its first optimiser step (averaged over processes and accumulation steps) to
-``SEEN/grads-<rank>.pt``, and after training the parameters it holds to ``SEEN/params-<rank>.pt`` (not the
-buffers: BatchNorm's running statistics see 4 batches on each of 2 processes but 8 on one process with
-accumulation). ``--fail-at STEP`` makes the last process raise after that optimiser step (a rank that fails).
+sample indices its training loop read (not stage 1's conditioning check after it) to
+``SEEN/seen-<rank>.txt`` (``--seen``; the run folder appears only finished), saves the gradients of
+its first optimiser step (averaged over processes and accumulation steps) to ``SEEN/grads-<rank>.pt``,
+and after training the parameters it holds to ``SEEN/params-<rank>.pt`` (not the buffers: BatchNorm's
+running statistics see 4 batches on each of 2 processes but 8 on one process with accumulation).
+``--fail-at STEP`` makes the last process raise after that optimiser step (a rank that fails).
 """
 
 from __future__ import annotations
@@ -29,18 +30,21 @@ TINY = BackboneConfig(trans_dim=32, depth=1, num_heads=2, group_size=8, num_grou
 
 
 class Pairs(Dataset):
-    """32 fixed pairs ``points (64,3)``, ``image (3,32,32)``; logs every index read."""
+    """32 fixed pairs ``points (64,3)``, ``image (3,32,32)``; logs every index read while ``logging``."""
 
     def __init__(self, seen: Path) -> None:
         g = torch.Generator().manual_seed(0)
         self.items = [{"points": torch.rand(64, 3, generator=g) - 0.5,
                        "image": torch.rand(3, 32, 32, generator=g) * 2 - 1} for _ in range(32)]
         self.seen = seen
+        self.logging = False
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
+        if not self.logging:
+            return self.items[i]
         # Read here, not in __init__: a PartialState made before the Accelerator(cpu=True) would be single-process.
         with open(self.seen / f"seen-{PartialState().process_index}.txt", "a") as fh:
             fh.write(f"{i}\n")
@@ -64,13 +68,14 @@ def main() -> None:
                          weight_decay=0.01, grad_clip=1.0, npoints=64, image_size=32, backbone=TINY,
                          noise=NoiseConfig(mix_prob=0.5), probe=ProbeConfig(), probe_every=None, device="cpu",
                          log_every=1, progress=False)
-    pretrain.train = functools.partial(train_and_save, args.seen)
-    run_pretrain(cfg, Pairs(args.seen), on_step=functools.partial(fail_at, args.fail_at))
+    pairs = Pairs(args.seen)
+    pretrain.train = functools.partial(train_and_save, args.seen, pairs)
+    run_pretrain(cfg, pairs, on_step=functools.partial(fail_at, args.fail_at))
 
 
-def train_and_save(seen: Path, accelerator, cfg, *, modules, optimizer, **kwargs):
-    """The loop, the first step's gradients saved to ``seen/grads-<rank>.pt`` before the optimiser uses them,
-    then this process's parameters saved to ``seen/params-<rank>.pt``."""
+def train_and_save(seen: Path, pairs: Pairs, accelerator, cfg, *, modules, optimizer, **kwargs):
+    """The loop, with ``pairs`` logging its reads; the first step's gradients saved to ``seen/grads-<rank>.pt``
+    before the optimiser uses them, then this process's parameters saved to ``seen/params-<rank>.pt``."""
     def named(attribute: str) -> dict[str, torch.Tensor]:
         return {f"{name}.{key}": getattr(value, attribute).detach().clone() for name, module in modules.items()
                 for key, value in accelerator.unwrap_model(module).named_parameters()}
@@ -80,7 +85,9 @@ def train_and_save(seen: Path, accelerator, cfg, *, modules, optimizer, **kwargs
         hook.remove()
 
     hook = getattr(optimizer, "optimizer", optimizer).register_step_pre_hook(save_grads)  # under accelerate's wrapper
+    pairs.logging = True
     state = loop.train(accelerator, cfg, modules=modules, optimizer=optimizer, **kwargs)
+    pairs.logging = False
     torch.save(named("data"), seen / f"params-{accelerator.process_index}.pt")
     return state
 
