@@ -184,8 +184,8 @@ def test_the_teacher_learned_the_renders(workdir):
 def test_stage1_records_whether_it_conditions_sd(workdir):
     """Stage 1's summary holds the UNet's denoising MSE with its point tokens and with zero tokens (the
     unconditional UNet). On the embedded default the tokens do not help yet (#24; measured 0.0621 vs 0.0470
-    on seed 0, benchmarks/RESULTS.md), so a gain is not asserted; tokens that wreck the UNet (non-finite or
-    exploding weights) fail."""
+    on seed 0, 1.21-1.32x over seeds 0-2, benchmarks/RESULTS.md), so a gain is not asserted; tokens that
+    wreck the UNet (non-finite or exploding weights) fail."""
     conditioning = json.loads((workdir / "runs/pretrain/stage1/summary.json").read_text())["conditioning"]
     assert 0 < conditioning["zero_tokens"] < 0.2, conditioning
     assert 0 < conditioning["with_points"] < 2 * conditioning["zero_tokens"], conditioning
