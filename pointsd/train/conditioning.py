@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from pointsd.diffusion.point_conditioning import point_encoder_states
 from pointsd.diffusion.stage_models import Stage1Model
+from pointsd.train.latent_cache import encode_latents
 
 
 @torch.no_grad()
@@ -56,7 +57,7 @@ def conditioning_losses(
 def _batch_losses(model: Stage1Model, vae: AutoencoderKL, noise_scheduler: DDPMScheduler, points: torch.Tensor,
                   images: torch.Tensor, t_range: tuple[int, int]) -> dict[str, float]:
     """``points (B,N,3)``, ``images (B,3,S,S)`` → the batch's MSE with its point tokens and with zeros."""
-    latents = vae.encode(images.to(vae.dtype)).latent_dist.sample() * vae.config.scaling_factor
+    latents = encode_latents(vae, images)
     eps = torch.randn_like(latents)
     t = torch.randint(t_range[0], t_range[1], (len(latents),), device=latents.device)
     noisy = noise_scheduler.add_noise(latents, eps, t)

@@ -4,7 +4,7 @@ The VAE is frozen and a view image is one of two (as rendered, or mirrored), so 
 the encoder gives for it never changes: its mean and standard deviation are computed once per
 (shape, mirror) and a step samples ``mean + std * eps`` from them, as
 ``vae.encode(image).latent_dist.sample()`` would, with one contiguous ``randn`` of the same shape. Patch-mixed
-images are new every step and are still encoded.
+images are new every step and are still encoded (:func:`encode_latents`, the uncached encoding).
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ from typing import Protocol
 import torch
 from diffusers import AutoencoderKL
 from torch.utils.data import DataLoader, Dataset
+
+
+def encode_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
+    """Images ``(B,3,S,S)`` in [-1,1] → scaled VAE latents ``(B,4,S/8,S/8)`` (sampled, no grad)."""
+    with torch.no_grad():
+        latents = vae.encode(images.to(vae.dtype)).latent_dist.sample()
+    return latents * vae.config.scaling_factor
 
 
 class ViewSource(Protocol):

@@ -37,7 +37,7 @@ from pointsd.models.backbone import PointTransformer
 from pointsd.models.config import BackboneConfig
 from pointsd.train.batches import shuffled_loader
 from pointsd.train.conditioning import conditioning_losses
-from pointsd.train.latent_cache import LatentCache
+from pointsd.train.latent_cache import LatentCache, encode_latents
 from pointsd.train.loop import LoopConfig, accelerator_for, steps_per_epoch, train
 from pointsd.train.patch_mix import mix_images, swap_slots
 from pointsd.train.presets import MIX_RESIZES, POINT_SUBSETS, STAGE2_GROUPINGS
@@ -121,13 +121,6 @@ class PretrainConfig(TrainingConfig):
 
 
 # ---------------------------------------------------------------- steps
-
-
-def encode_latents(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
-    """Images ``(B,3,S,S)`` in [-1,1] → scaled VAE latents ``(B,4,S/8,S/8)`` (sampled, no grad)."""
-    with torch.no_grad():
-        latents = vae.encode(images.to(vae.dtype)).latent_dist.sample()
-    return latents * vae.config.scaling_factor
 
 
 def group_random_start(backbone: PointTransformer, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,9 +3,9 @@
 Checks: every table row is present and parses; every row learns (the floors of the embedded
 default: classification ≥ 3× its chance column, ShapeNetPart instance mIoU ≥ 40 %, real ModelNet10
 ≥ 80 %); the scratch column and the curves are there; the scratch runs start where pre-training starts
-and pre-training falls at most a few points below them; the teacher learned the renders; the report bundles them; a second run has
-nothing to do; changing one fine-tuning parameter re-runs exactly that task's jobs and the outputs
-that read them.
+and pre-training falls at most a few points below them; the teacher learned the renders; stage 1 records
+its conditioning check; the report bundles them; a second run has nothing to do; changing one
+fine-tuning parameter re-runs exactly that task's jobs and the outputs that read them.
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ def test_pre_training_against_scratch_from_the_same_init(workdir):
     ``finetune_common.scratch_init: pytorch``, recorded by every scratch run). Measured 2026-12-07 on an AMD
     EPYC 2-core machine, seeds 0 / 1 / 2, pre-trained minus scratch: the classification mean -1.24 / -0.05 /
     -2.46, the few-shot mean -0.06 / -0.06 / -0.38, real ModelNet10 -0.33 / -0.99 / +1.54 points. Pre-training at
-    this scale neither helps nor hurts fine-tuning (with Point-MAE's init the Scratch column was 42 points lower: the initialisation, not
-    pre-training; benchmarks/RESULTS.md). Asserted: a pre-training that damages the backbone (collapsed or
-    non-finite weights fine-tune far below their own init) fails; a gain is not asserted, there is none."""
+    this scale neither helps nor hurts fine-tuning (with Point-MAE's init the Scratch column was 42 points
+    lower: the initialisation, not pre-training; benchmarks/RESULTS.md). Asserted: a pre-training that
+    damages the backbone (collapsed or non-finite weights fine-tune far below their own init) fails; a gain
+    is not asserted, there is none."""
     rows = _rows(workdir)
     scratch_runs = sorted((workdir / "runs").glob("*_scratch/**/metrics.json"))
     assert len(scratch_runs) == 4 + 1 + 8  # the synthetic tasks, ModelNet10, the few-shot folds
